@@ -1,0 +1,128 @@
+import { FORMAT_HTTP_HEADERS } from 'opentracing';
+import type { Span } from 'opentracing';
+import { isIPv4, isIPv6 } from 'node:net';
+import { getConfig } from '../config';
+import { safeExecute } from '../safe';
+import * as tags from '../tags';
+import { safeInject, tracerOf, resolveTracer } from '../tracer';
+import { stripCredentials } from '../server/request';
+import { ClientInterceptors } from './interceptors';
+import { hookSettings, startClientSpan } from './span';
+
+/** A framework-free view of an outgoing HTTP request. */
+export interface HttpClientRequest {
+  /** Upper-case method. */
+  readonly method: string;
+  /** The absolute URL (credentials are removed before tagging). */
+  readonly fullUrl: string;
+  readonly host: string;
+  readonly port: number;
+  /** A request header by lower-case name. */
+  getHeader(name: string): string | undefined;
+  /** Sets a request header; used to inject the trace context. */
+  setHeader(name: string, value: string): void;
+}
+
+/**
+ * Splits `host:port`; without a port, 443 for https and 80 otherwise. IPv6
+ * literals in brackets keep their colons.
+ *
+ * @example
+ * ```ts
+ * splitHostAndPort('example.com:8080', 'http'); // { host: 'example.com', port: 8080 }
+ * splitHostAndPort('example.com', 'https');     // { host: 'example.com', port: 443 }
+ * ```
+ */
+export function splitHostAndPort(host: string, scheme: string): { host: string; port: number } {
+  const match = /^(.*):(\d+)$/.exec(host);
+  let name = host;
+  let port = scheme === 'https' ? 443 : 80;
+  if (match !== null && (match[1]!.startsWith('[') || !match[1]!.includes(':'))) {
+    name = match[1]!;
+    port = Number(match[2]);
+  }
+  if (name.startsWith('[') && name.endsWith(']')) name = name.slice(1, -1);
+  return { host: name, port };
+}
+
+function firstConfigured(request: HttpClientRequest, names: readonly string[]): string | undefined {
+  for (const name of names) {
+    const value = request.getHeader(name);
+    if (value !== undefined && value !== '') return value;
+  }
+  return undefined;
+}
+
+/** Tags `peer.ipv4`, `peer.ipv6` or `peer.hostname` by what `host` is. */
+export function peerHostTag(host: string): string {
+  if (isIPv4(host)) return tags.PEER_IPV4;
+  if (isIPv6(host)) return tags.PEER_IPV6;
+  return tags.PEER_HOSTNAME;
+}
+
+/**
+ * Starts the client span for an outgoing HTTP request (a child of the current
+ * span), tags it, runs the interceptors and injects the trace context into
+ * the request's headers with `FORMAT_HTTP_HEADERS`. Returns `null` when
+ * nothing is traced. The caller tags the status and finishes the span.
+ *
+ * @example
+ * ```ts
+ * import { beforeHttpRequest } from '@otinst/core';
+ * const headers: Record<string, string> = {};
+ * const span = beforeHttpRequest({
+ *   method: 'GET', fullUrl: 'http://users.internal/users/7', host: 'users.internal', port: 80,
+ *   getHeader: (name) => headers[name], setHeader: (name, value) => { headers[name] = value; },
+ * });
+ * ```
+ */
+export function beforeHttpRequest(
+  request: HttpClientRequest,
+  component = 'http',
+  requireParent = hookSettings.requireParentSpan,
+): Span | null {
+  const config = getConfig();
+  const endpoint =
+    config.calleeEndpointHeaders.length === 0 ? undefined : firstConfigured(request, config.calleeEndpointHeaders);
+  const method = request.method;
+  const spanTags: Record<string, unknown> = {
+    [tags.SPAN_KIND]: tags.KIND_CLIENT,
+    [tags.COMPONENT]: component,
+    [tags.HTTP_METHOD]: method,
+    [tags.HTTP_URL]: stripCredentials(request.fullUrl),
+    [peerHostTag(request.host)]: request.host,
+    [tags.PEER_PORT]: request.port,
+  };
+  if (config.calleeNameHeaders.length > 0) {
+    const service = firstConfigured(request, config.calleeNameHeaders);
+    if (service !== undefined) spanTags[tags.PEER_SERVICE] = service;
+  }
+  const span = startClientSpan(endpoint === undefined ? method : `${method}:${endpoint}`, spanTags, requireParent);
+  if (span === null) return null;
+  const interceptors = ClientInterceptors.getInterceptors();
+  for (const interceptor of interceptors) {
+    safeExecute('client interceptor', () => interceptor.process(request, span));
+  }
+  const carrier: Record<string, string> = {};
+  if (safeInject(tracerOf(span, resolveTracer(hookSettings.tracer)), span, FORMAT_HTTP_HEADERS, carrier)) {
+    for (const name of Object.keys(carrier)) {
+      const value = carrier[name];
+      if (typeof value === 'string' && isSafeHeaderName(name) && isSafeHeaderValue(value)) {
+        safeExecute('setting a trace header', () => request.setHeader(name, value));
+      }
+    }
+  }
+  return span;
+}
+
+const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+/** A tracer must not be able to smuggle CR/LF (or other control bytes) into an outgoing request. */
+export function isSafeHeaderValue(value: string): boolean {
+  // eslint-disable-next-line no-control-regex
+  return value.length <= 8192 && !/[\u0000-\u0008\u000a-\u001f\u007f]/.test(value);
+}
+
+export function isSafeHeaderName(name: string): boolean {
+  return HEADER_NAME.test(name);
+}

@@ -1,0 +1,27 @@
+/**
+ * @otinst/core: request context, the server-span lifecycle that the framework
+ * adapters share, HTTP client-span helpers, local spans and the client hooks.
+ */
+export type { HookName, OperationNameInfo, RequestWrapper, TracingOptions } from './types';
+export {
+  bind,
+  bindEmitter,
+  getCurrentSpan,
+  isTracingSuppressed,
+  runSuppressed,
+  runWithSpan,
+  setCurrentSpanFunc,
+} from './context';
+export { configure, getConfig, resetConfig, type InstrumentationConfig } from './config';
+export { debug, safeExecute, setDebugLogger, type DebugLogger } from './safe';
+export * as Tags from './tags';
+export { errorFields, recordErrorOnSpan, resolveTracer } from './tracer';
+export { NodeRequestWrapper, stripCredentials } from './server/request';
+export { beforeRequest, isIgnored, ServerSpan, startServerSpan, type ResponseHeaderReader } from './server/span';
+export { finishWithResponse, readNodeResponseHeader } from './server/node';
+export { resolveOptions, setupTracing, type ResolvedOptions } from './options';
+export { beforeHttpRequest, splitHostAndPort, type HttpClientRequest } from './client/http';
+export { ClientInterceptors, type ClientInterceptor } from './client/interceptors';
+export { hookSettings, startClientSpan, wouldTrace, type HookSettings } from './client/span';
+export { startChildSpan, traceFunction, type ChildSpanOptions, type TraceFunctionOptions } from './local-span';
+export { HOOK_NAMES, installAllPatches, installedPatches, installPatches, uninstallPatches } from './hooks/registry';

@@ -1,0 +1,73 @@
+/**
+ * The one place where otinst swallows errors. Tracing must never break the
+ * traced application (API.md, failure policy), so every call into a tracer or
+ * into a user hook goes through `safeExecute`; a failure costs one line on the
+ * debug logger and nothing else.
+ */
+
+/** A sink for otinst's diagnostic messages. */
+export type DebugLogger = (message: string, error?: unknown) => void;
+
+const ENV_SWITCH = 'OTINST_DEBUG';
+
+function envEnabled(): boolean {
+  const value = process.env[ENV_SWITCH];
+  return value !== undefined && value !== '' && value !== '0' && value !== 'false';
+}
+
+function consoleLogger(message: string, error?: unknown): void {
+  if (error === undefined) {
+    console.error(`[otinst] ${message}`);
+  } else {
+    console.error(`[otinst] ${message}:`, error);
+  }
+}
+
+let logger: DebugLogger | null = envEnabled() ? consoleLogger : null;
+
+/** Messages already written: each distinct failure is logged once, not once per request. */
+const seen = new Set<string>();
+const SEEN_LIMIT = 1000;
+
+/**
+ * Replaces the debug logger. `null` silences it; `undefined` goes back to the
+ * default (stderr when `OTINST_DEBUG=1`, silent otherwise).
+ *
+ * @example
+ * ```ts
+ * import { setDebugLogger } from '@otinst/core';
+ * setDebugLogger((message, error) => myLogger.debug({ err: error }, message));
+ * ```
+ */
+export function setDebugLogger(next: DebugLogger | null | undefined): void {
+  logger = next === undefined ? (envEnabled() ? consoleLogger : null) : next;
+  seen.clear();
+}
+
+/** Writes a message on the debug logger, once per distinct message. */
+export function debug(message: string, error?: unknown): void {
+  if (logger === null) return;
+  const key = error instanceof Error ? `${message}|${error.message}` : message;
+  if (seen.has(key)) return;
+  if (seen.size < SEEN_LIMIT) seen.add(key);
+  try {
+    logger(message, error);
+  } catch {
+    // a logger that throws must not become the app's problem either
+  }
+}
+
+/**
+ * Runs `fn` and returns its result; if it throws, logs `what` once and returns
+ * `fallback`. Never throws.
+ */
+export function safeExecute<T>(what: string, fn: () => T, fallback: T): T;
+export function safeExecute<T>(what: string, fn: () => T): T | undefined;
+export function safeExecute<T>(what: string, fn: () => T, fallback?: T): T | undefined {
+  try {
+    return fn();
+  } catch (error) {
+    debug(`${what} failed`, error);
+    return fallback;
+  }
+}

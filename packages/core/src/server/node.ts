@@ -1,0 +1,59 @@
+import type { ServerResponse } from 'node:http';
+import type { ResponseHeaderReader, ServerSpan } from './span';
+
+/**
+ * Finishing a server span from Node's own response object, for every adapter:
+ * `close` always fires (after `finish` on a completed response, alone when the
+ * client went away first), so one listener gives exactly one finish. The
+ * listener is one shared function (no closure per request); its state lives
+ * under symbols on the response.
+ */
+const kHandle = Symbol('otinst.serverSpan');
+const kNative = Symbol('otinst.nativeResponse');
+const kReader = Symbol('otinst.headerReader');
+
+interface TracedResponse extends ServerResponse {
+  [kHandle]?: ServerSpan;
+  [kNative]?: unknown;
+  [kReader]?: ResponseHeaderReader | undefined;
+}
+
+/** Reads a header from a Node `ServerResponse` (works after the headers were sent with setHeader). */
+export const readNodeResponseHeader: ResponseHeaderReader = (response, name) =>
+  (response as ServerResponse).getHeader(name);
+
+function onClose(this: TracedResponse): void {
+  const handle = this[kHandle];
+  if (handle === undefined) return;
+  this[kHandle] = undefined;
+  const completed = this.writableFinished;
+  handle.finish(
+    this.headersSent ? this.statusCode : undefined,
+    this[kNative] ?? this,
+    this[kReader] ?? readNodeResponseHeader,
+    !completed,
+  );
+}
+
+/**
+ * Finishes `handle` when `res` closes: with the status actually sent, and
+ * `http.aborted=true` when the client went away before the response
+ * completed. `nativeResponse` is what `onFinish` receives (the framework's
+ * response object); `readHeader` reads response headers for capture.
+ */
+export function finishWithResponse(
+  handle: ServerSpan,
+  res: ServerResponse,
+  nativeResponse?: unknown,
+  readHeader?: ResponseHeaderReader,
+): void {
+  const traced = res as TracedResponse;
+  traced[kHandle] = handle;
+  if (nativeResponse !== undefined) traced[kNative] = nativeResponse;
+  if (readHeader !== undefined) traced[kReader] = readHeader;
+  if (res.closed) {
+    onClose.call(traced);
+    return;
+  }
+  res.once('close', onClose);
+}

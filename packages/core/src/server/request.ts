@@ -1,0 +1,129 @@
+import type { IncomingMessage } from 'node:http';
+import { isIPv6 } from 'node:net';
+import type { TLSSocket } from 'node:tls';
+import { getConfig } from '../config';
+import type { RequestWrapper } from '../types';
+
+/** Removes `user:password@` from an absolute URL; other strings come back as they are. */
+export function stripCredentials(url: string): string {
+  const schemeEnd = url.indexOf('://');
+  if (schemeEnd === -1) return url;
+  const authorityStart = schemeEnd + 3;
+  let authorityEnd = url.length;
+  for (const stop of ['/', '?', '#']) {
+    const at = url.indexOf(stop, authorityStart);
+    if (at !== -1 && at < authorityEnd) authorityEnd = at;
+  }
+  const at = url.lastIndexOf('@', authorityEnd);
+  if (at < authorityStart) return url;
+  return url.slice(0, authorityStart) + url.slice(at + 1);
+}
+
+/** The first configured header present, case-insensitive (`headers` has lower-case names). */
+export function firstHeader(
+  headers: Record<string, string | string[] | undefined>,
+  names: readonly string[],
+): string | undefined {
+  for (const name of names) {
+    const value = headers[name];
+    if (value !== undefined) return Array.isArray(value) ? value[0] : value;
+  }
+  return undefined;
+}
+
+function pathOf(url: string): string {
+  const query = url.indexOf('?');
+  return query === -1 ? url : url.slice(0, query);
+}
+
+/** `::ffff:1.2.3.4` (an IPv4 client on a dual-stack socket) is reported as `1.2.3.4`. */
+export function normaliseIp(ip: string | undefined): string | undefined {
+  if (ip !== undefined && ip.startsWith('::ffff:') && ip.includes('.')) return ip.slice(7);
+  return ip;
+}
+
+/**
+ * A `RequestWrapper` over a Node `IncomingMessage`: getters over the native
+ * request, no copies (the Python original's `WSGIRequestWrapper`).
+ *
+ * @example
+ * ```ts
+ * import { createServer } from 'node:http';
+ * import { NodeRequestWrapper, beforeRequest } from '@otinst/core';
+ * createServer((req, res) => {
+ *   const span = beforeRequest(NodeRequestWrapper.fromIncomingMessage(req));
+ *   res.end('ok');
+ *   span.finish();
+ * });
+ * ```
+ */
+export class NodeRequestWrapper implements RequestWrapper {
+  readonly #req: IncomingMessage;
+  readonly #url: string;
+
+  private constructor(req: IncomingMessage) {
+    this.#req = req;
+    // express rewrites req.url inside mounted routers; originalUrl is what the client sent
+    this.#url = (req as IncomingMessage & { originalUrl?: string }).originalUrl ?? req.url ?? '/';
+  }
+
+  static fromIncomingMessage(req: IncomingMessage): NodeRequestWrapper {
+    return new NodeRequestWrapper(req);
+  }
+
+  get method(): string {
+    return this.#req.method ?? 'GET';
+  }
+
+  get operation(): string {
+    return this.method;
+  }
+
+  get headers(): Record<string, string | string[] | undefined> {
+    return this.#req.headers;
+  }
+
+  get path(): string {
+    return pathOf(this.#url);
+  }
+
+  /**
+   * Scheme, then the Host header (or the local address and port, the default
+   * port omitted), then path and query: PEP 3333's reconstruction, as in the
+   * Python original. An absolute-form request target (proxies) is used as
+   * sent, minus any credentials.
+   */
+  get fullUrl(): string {
+    const url = this.#url;
+    if (url.startsWith('http://') || url.startsWith('https://')) return stripCredentials(url);
+    const secure = (this.#req.socket as TLSSocket | undefined)?.encrypted === true;
+    const scheme = secure ? 'https' : 'http';
+    let host = this.#req.headers.host;
+    if (host === undefined || host === '') {
+      const address = this.#req.socket?.localAddress ?? 'localhost';
+      const port = this.#req.socket?.localPort;
+      host = isIPv6(address) ? `[${address}]` : address;
+      if (port !== undefined && port !== (secure ? 443 : 80)) host += `:${port}`;
+    } else if (host.includes('@')) {
+      host = host.slice(host.lastIndexOf('@') + 1);
+    }
+    return `${scheme}://${host}${url}`;
+  }
+
+  get remoteIp(): string | undefined {
+    return normaliseIp(this.#req.socket?.remoteAddress);
+  }
+
+  get remotePort(): number | undefined {
+    return this.#req.socket?.remotePort;
+  }
+
+  get serverPort(): number | undefined {
+    return this.#req.socket?.localPort;
+  }
+
+  get callerName(): string | undefined {
+    const names = getConfig().callerNameHeaders;
+    return names.length === 0 ? undefined : firstHeader(this.#req.headers, names);
+  }
+}

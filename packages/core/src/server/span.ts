@@ -1,0 +1,234 @@
+import { FORMAT_HTTP_HEADERS, Span as NoopSpan } from 'opentracing';
+import type { Span, Tracer } from 'opentracing';
+import { isIPv4 } from 'node:net';
+import type { ResolvedOptions } from '../options';
+import { debug, safeExecute } from '../safe';
+import * as tags from '../tags';
+import {
+  recordErrorOnSpan,
+  resolveTracer,
+  safeExtract,
+  safeFinish,
+  safeLog,
+  safeSetOperationName,
+  safeSetTag,
+  safeSetTags,
+  safeStartSpan,
+} from '../tracer';
+import type { RequestWrapper } from '../types';
+
+const SENSITIVE_HEADERS = new Set(['authorization', 'proxy-authorization', 'cookie', 'set-cookie']);
+const REDACTED = '[REDACTED]';
+
+function startTags(request: RequestWrapper, component: string | undefined): Record<string, unknown> {
+  const startTags: Record<string, unknown> = {
+    [tags.SPAN_KIND]: tags.KIND_SERVER,
+    [tags.HTTP_METHOD]: request.method,
+    [tags.HTTP_URL]: request.fullUrl,
+  };
+  if (component !== undefined) startTags[tags.COMPONENT] = component;
+  const ip = request.remoteIp;
+  if (ip) startTags[isIPv4(ip) ? tags.PEER_IPV4 : tags.PEER_IPV6] = ip;
+  const port = request.remotePort;
+  if (port) startTags[tags.PEER_PORT] = port;
+  const caller = request.callerName;
+  if (caller) startTags[tags.PEER_SERVICE] = caller;
+  return startTags;
+}
+
+function startSpan(
+  tracer: Tracer,
+  request: RequestWrapper,
+  operationName: string,
+  component: string | undefined,
+): Span | null {
+  const parent = safeExtract(tracer, FORMAT_HTTP_HEADERS, request.headers);
+  const span = safeStartSpan(tracer, operationName, parent === null ? {} : { childOf: parent });
+  // tags after start, not in the startSpan options: some tracers (MockTracer) ignore those
+  if (span !== null) safeSetTags(span, startTags(request, component));
+  return span;
+}
+
+/**
+ * Starts the server span for `request`: the parent is extracted from the
+ * headers (`FORMAT_HTTP_HEADERS`); a failed or empty extraction starts a new
+ * trace. Never throws (the Python original's `before_request`): when the
+ * tracer itself fails, a no-op span is returned.
+ *
+ * @example
+ * ```ts
+ * import { beforeRequest, NodeRequestWrapper } from '@otinst/core';
+ * const span = beforeRequest(NodeRequestWrapper.fromIncomingMessage(req), tracer);
+ * ```
+ */
+export function beforeRequest(request: RequestWrapper, tracer?: Tracer): Span {
+  const resolved = resolveTracer(tracer);
+  const span = startSpan(
+    resolved,
+    request,
+    safeExecute('request.operation', () => request.operation, 'GET'),
+    undefined,
+  );
+  // the tracer failed: a no-op span keeps the caller's code path unchanged
+  return span ?? new NoopSpan();
+}
+
+/** Reads a response header for `captureResponseHeaders`; adapters pass their framework's getter. */
+export type ResponseHeaderReader = (response: unknown, name: string) => unknown;
+
+function headerValue(value: unknown): string | undefined {
+  if (value === undefined || value === null) return undefined;
+  return Array.isArray(value) ? value.join(', ') : String(value);
+}
+
+/**
+ * One request's server span, from start to the one and only finish. Adapters
+ * create it with `startServerSpan`, tell it the route and errors as the
+ * framework reveals them, and call `finish` when the response ends or the
+ * client goes away.
+ */
+export class ServerSpan {
+  readonly span: Span;
+  readonly #options: ResolvedOptions;
+  readonly #request: unknown;
+  readonly #method: string;
+  readonly #path: string;
+  #route: string | undefined = undefined;
+  #error: unknown = undefined;
+  #finished = false;
+
+  constructor(span: Span, options: ResolvedOptions, request: unknown, wrapper: RequestWrapper) {
+    this.span = span;
+    this.#options = options;
+    this.#request = request;
+    this.#method = wrapper.method;
+    this.#path = wrapper.path;
+  }
+
+  get finished(): boolean {
+    return this.#finished;
+  }
+
+  get route(): string | undefined {
+    return this.#route;
+  }
+
+  /** The matched route template, mount prefixes included. The last call wins. */
+  setRoute(template: string | undefined): void {
+    if (template !== undefined && template !== '') this.#route = template;
+  }
+
+  /** Records an error on the span, once per error object however many layers report it. */
+  recordError(error: unknown): void {
+    if (this.#finished || error === undefined || error === this.#error) return;
+    this.#error = error;
+    recordErrorOnSpan(this.span, error);
+  }
+
+  /** True once an error was recorded. */
+  get hasError(): boolean {
+    return this.#error !== undefined;
+  }
+
+  /**
+   * Names, tags and finishes the span; every call after the first does
+   * nothing. `statusCode` undefined means no response was sent.
+   */
+  finish(
+    statusCode: number | undefined,
+    response: unknown,
+    readResponseHeader?: ResponseHeaderReader,
+    aborted = false,
+  ): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    const span = this.span;
+    const options = this.#options;
+    const route = this.#route;
+    let name = route === undefined ? this.#method : `${this.#method} ${route}`;
+    if (options.operationName !== undefined) {
+      const hook = options.operationName;
+      const info = { method: this.#method, route, path: this.#path, request: this.#request };
+      const custom = safeExecute('operationName hook', () => hook(info), name);
+      if (typeof custom === 'string' && custom !== '') name = custom;
+    }
+    safeSetOperationName(span, name);
+    if (route !== undefined) safeSetTag(span, tags.HTTP_ROUTE, route);
+    if (statusCode !== undefined) {
+      safeSetTag(span, tags.HTTP_STATUS_CODE, statusCode);
+      if (statusCode >= 500) {
+        if (this.#error === undefined) {
+          safeSetTag(span, tags.ERROR, true);
+          safeLog(span, { event: 'error', 'error.kind': 'HttpError', message: `HTTP ${statusCode}` });
+        }
+      }
+    }
+    if (aborted) safeSetTag(span, tags.HTTP_ABORTED, true);
+    if (readResponseHeader !== undefined && options.captureResponseHeaders.length > 0) {
+      this.#captureHeaders(tags.RESPONSE_HEADER_PREFIX, options.captureResponseHeaders, (name) =>
+        headerValue(readResponseHeader(response, name)),
+      );
+    }
+    if (options.onFinish !== undefined) {
+      const hook = options.onFinish;
+      safeExecute('onFinish hook', () => hook(span, this.#request, response));
+    }
+    safeFinish(span);
+  }
+
+  #captureHeaders(prefix: string, names: readonly string[], read: (name: string) => string | undefined): void {
+    for (const name of names) {
+      const value = safeExecute('reading a header', () => read(name), undefined);
+      if (value === undefined) continue;
+      const redact = SENSITIVE_HEADERS.has(name) && !this.#options.allowSensitiveHeaders.has(name);
+      safeSetTag(this.span, prefix + name, redact ? REDACTED : value);
+    }
+  }
+
+  /** @internal */
+  captureRequestHeaders(headers: Record<string, string | string[] | undefined>): void {
+    this.#captureHeaders(tags.REQUEST_HEADER_PREFIX, this.#options.captureRequestHeaders, (name) =>
+      headerValue(headers[name]),
+    );
+  }
+}
+
+/**
+ * True when the request must not be traced (`ignore` option). A throwing
+ * `ignore` function counts as "not ignored".
+ */
+export function isIgnored(options: ResolvedOptions, path: string, request: unknown): boolean {
+  const rule = options.isIgnored;
+  if (rule === null) return false;
+  return safeExecute('ignore rule', () => rule(path, request), false);
+}
+
+/**
+ * Starts the server span for one request, or returns `null` when the tracer
+ * failed (the request then runs untraced). `route` may be given when the
+ * framework already knows it (fastify).
+ */
+export function startServerSpan(
+  options: ResolvedOptions,
+  wrapper: RequestWrapper,
+  request: unknown,
+  route?: string,
+): ServerSpan | null {
+  let span: Span | null;
+  try {
+    span = startSpan(resolveTracer(options.tracer), wrapper, wrapper.method, options.component);
+  } catch (error) {
+    // a throwing RequestWrapper getter, say: never the request's problem
+    debug('starting the server span failed', error);
+    return null;
+  }
+  if (span === null) return null;
+  const handle = new ServerSpan(span, options, request, wrapper);
+  if (route !== undefined) handle.setRoute(route);
+  if (options.captureRequestHeaders.length > 0) handle.captureRequestHeaders(wrapper.headers);
+  if (options.onStart !== undefined) {
+    const hook = options.onStart;
+    safeExecute('onStart hook', () => hook(span, request));
+  }
+  return handle;
+}

@@ -1,0 +1,134 @@
+import { globalTracer } from 'opentracing';
+import type { Span, SpanContext, SpanOptions, Tracer } from 'opentracing';
+import { debug, safeExecute } from './safe';
+
+/**
+ * Tracer resolution and the safe calls into it. A tracer that throws from any
+ * method, or returns nothing where a span was expected, costs one debug line;
+ * the traced call goes on (API.md, failure policy).
+ */
+
+/** The given tracer, or `opentracing.globalTracer()` looked up now (so `initGlobalTracer` may come later). */
+export function resolveTracer(tracer: Tracer | null | undefined): Tracer {
+  return tracer ?? globalTracer();
+}
+
+function isSpan(value: unknown): value is Span {
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as Span).finish === 'function' &&
+    typeof (value as Span).setTag === 'function'
+  );
+}
+
+/** `tracer.startSpan`, or `null` when the tracer throws or returns something that is not a span. */
+export function safeStartSpan(tracer: Tracer, name: string, options: SpanOptions): Span | null {
+  try {
+    const span = tracer.startSpan(name, options);
+    if (isSpan(span)) return span;
+    debug(`tracer.startSpan(${name}) returned no span`);
+  } catch (error) {
+    debug(`tracer.startSpan(${name}) failed`, error);
+  }
+  return null;
+}
+
+/** `tracer.extract`, or `null` when it throws or finds nothing usable. */
+export function safeExtract(tracer: Tracer, format: string, carrier: unknown): SpanContext | null {
+  try {
+    const context = tracer.extract(format, carrier);
+    return context === undefined ? null : context;
+  } catch (error) {
+    debug(`tracer.extract(${format}) failed`, error);
+    return null;
+  }
+}
+
+/** `tracer.inject`; false when it threw. */
+export function safeInject(tracer: Tracer, span: Span | SpanContext, format: string, carrier: unknown): boolean {
+  try {
+    tracer.inject(span, format, carrier);
+    return true;
+  } catch (error) {
+    debug(`tracer.inject(${format}) failed`, error);
+    return false;
+  }
+}
+
+/** The tracer that made `span`, when the span says so; otherwise `fallback`. */
+export function tracerOf(span: Span, fallback: Tracer | null | undefined): Tracer {
+  const own = safeExecute('span.tracer()', () => span.tracer(), undefined);
+  return own ?? resolveTracer(fallback);
+}
+
+export function safeSetTag(span: Span, key: string, value: unknown): void {
+  try {
+    span.setTag(key, value);
+  } catch (error) {
+    debug(`span.setTag(${key}) failed`, error);
+  }
+}
+
+export function safeSetTags(span: Span, tags: Record<string, unknown>): void {
+  try {
+    span.addTags(tags);
+  } catch (error) {
+    debug('span.addTags failed', error);
+  }
+}
+
+export function safeLog(span: Span, fields: Record<string, unknown>): void {
+  try {
+    span.log(fields);
+  } catch (error) {
+    debug('span.log failed', error);
+  }
+}
+
+export function safeSetOperationName(span: Span, name: string): void {
+  try {
+    span.setOperationName(name);
+  } catch (error) {
+    debug('span.setOperationName failed', error);
+  }
+}
+
+/** Spans finished through `safeFinish`. */
+const finishedSpans = new WeakSet<Span>();
+
+/** True when otinst finished `span` already. */
+export function wasFinished(span: Span): boolean {
+  return finishedSpans.has(span);
+}
+
+export function safeFinish(span: Span): void {
+  finishedSpans.add(span);
+  try {
+    span.finish();
+  } catch (error) {
+    debug('span.finish failed', error);
+  }
+}
+
+/**
+ * Tags the span as failed and logs the error the way OpenTracing's semantic
+ * conventions ask: `{ event: 'error', 'error.kind', 'error.object', message, stack }`.
+ */
+export function recordErrorOnSpan(span: Span, error: unknown): void {
+  safeSetTag(span, 'error', true);
+  safeLog(span, errorFields(error));
+}
+
+export function errorFields(error: unknown): Record<string, unknown> {
+  if (error instanceof Error) {
+    return {
+      event: 'error',
+      'error.kind': error.name,
+      'error.object': error,
+      message: error.message,
+      stack: error.stack,
+    };
+  }
+  return { event: 'error', 'error.kind': typeof error, 'error.object': error, message: String(error) };
+}
