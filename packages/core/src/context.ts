@@ -68,6 +68,21 @@ export function setCurrentSpanFunc(fn: (() => Span | null) | null): void {
 }
 
 /**
+ * Makes `span` the active span for the rest of the current synchronous
+ * execution and everything it schedules (AsyncLocalStorage `enterWith`). For
+ * frameworks whose lifecycle steps are not nested calls (hapi): prefer
+ * `runWithSpan` wherever the rest of the request can run inside a callback.
+ */
+export function enterSpan(span: Span | null): void {
+  storage.enterWith(span ?? undefined);
+}
+
+/** Like `enterSpan`, for an ignored request: nothing after it is traced. */
+export function enterSuppressed(): void {
+  storage.enterWith(SUPPRESSED);
+}
+
+/**
  * Runs `fn` with tracing switched off: no span is active and no client hook
  * creates a span, whatever its options. Used for ignored requests.
  */

@@ -6,6 +6,8 @@ export type { HookName, OperationNameInfo, RequestWrapper, TracingOptions } from
 export {
   bind,
   bindEmitter,
+  enterSpan,
+  enterSuppressed,
   getCurrentSpan,
   isTracingSuppressed,
   runSuppressed,

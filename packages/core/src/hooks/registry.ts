@@ -120,8 +120,10 @@ export function installPatches(names: readonly HookName[]): void {
  * ```
  */
 export function uninstallPatches(): void {
-  for (const [name, { hook, stopWatching }] of installed) {
-    stopWatching?.();
+  for (const { stopWatching } of installed.values()) stopWatching?.();
+  // originals first, then each hook's own clean-up (the http hook re-syncs ESM exports after the restore)
+  restoreAll();
+  for (const [name, { hook }] of installed) {
     try {
       hook.unpatch?.();
     } catch (error) {
@@ -129,7 +131,6 @@ export function uninstallPatches(): void {
     }
   }
   installed.clear();
-  restoreAll();
 }
 
 /** The hooks installed now. */
