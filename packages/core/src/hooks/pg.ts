@@ -1,8 +1,281 @@
+import type { Span } from 'opentracing';
+import { peerHostTag } from '../client/http';
+import { hookSettings, startClientSpan, wouldTrace } from '../client/span';
+import { bind } from '../context';
+import { debug } from '../safe';
+import * as tags from '../tags';
+import { recordErrorOnSpan, safeFinish } from '../tracer';
 import type { ClientHook } from './hook';
+import { DB_PARAMS, formatParameters, POSTGRES, sqlCommand, truncate } from './sql';
+import { wrapMethod } from './wrap';
 
-/** The `pg` client hook. Not built yet: installing it patches nothing. */
+/**
+ * The `pg` (node-postgres 8) hook: a client span `pg:<COMMAND>` around every
+ * `Client#query` (callback, promise and Submittable forms; pool queries go
+ * through it too), and the caller's context kept across the pool's wait queue.
+ *
+ * Context: pg runs a query's callback from the socket's data handler, that is
+ * in the context of whoever opened the connection, and pg-pool runs a waiting
+ * `connect` callback from another request's `release()`
+ * (DataDog/dd-trace-js#3733). Both callbacks are bound to the caller's context
+ * (core `bind`), also when nothing is traced, so that work done in them never
+ * lands under another request's span.
+ *
+ * The native client (`pg.native`, `NODE_PG_FORCE_NATIVE`) is not patched.
+ */
+
+/** What the hook reads from a `pg.Client` (its public fields; never the password or connection string). */
+interface PgClient {
+  database?: unknown;
+  user?: unknown;
+  host?: unknown;
+  port?: unknown;
+}
+
+type Callback = (this: unknown, error: unknown, result?: unknown) => unknown;
+type QueryFn = (this: PgClient, config: unknown, values?: unknown, callback?: unknown) => unknown;
+type ConnectFn = (this: unknown, callback?: unknown) => unknown;
+
+/** The Submittable protocol as the client drives it (pg.Query, pg-cursor, pg-query-stream). */
+interface Submittable {
+  submit(connection: unknown): unknown;
+  handleReadyForQuery(connection: unknown): unknown;
+  handleError(error: unknown, connection: unknown): unknown;
+  text?: unknown;
+  values?: unknown;
+  /** pg.Query keeps a row-parsing error here and reports it from handleReadyForQuery. */
+  _canceledDueToError?: unknown;
+  [kSubmitted]?: SubmittedState;
+}
+
+/** A traced Submittable's span and the handlers the hook shadowed on it (restored when it completes). */
+interface SubmittedState {
+  span: Span;
+  ready: Submittable['handleReadyForQuery'];
+  error: Submittable['handleError'];
+  ownReady: boolean;
+  ownError: boolean;
+}
+
+const kSubmitted = Symbol('otinst.pg.submitted');
+
+interface QueryConfig {
+  text?: unknown;
+  name?: unknown;
+  values?: unknown;
+  callback?: unknown;
+  submit?: unknown;
+}
+
+interface PgModule {
+  Client?: { prototype?: object };
+  Pool?: { prototype?: object };
+}
+
+function isSubmittable(config: unknown): config is Submittable {
+  return typeof config === 'object' && config !== null && typeof (config as QueryConfig).submit === 'function';
+}
+
+/** Builds the span for one query; null when the tracer or our own code fails (the query goes on untraced). */
+function startQuerySpan(client: PgClient, config: unknown, values: unknown): Span | null {
+  try {
+    const query = typeof config === 'string' ? { text: config } : (config as QueryConfig);
+    const text = typeof query.text === 'string' ? query.text : undefined;
+    const spanTags: Record<string, unknown> = {
+      [tags.SPAN_KIND]: tags.KIND_CLIENT,
+      [tags.COMPONENT]: 'pg',
+      [tags.DB_TYPE]: 'sql',
+    };
+    if (typeof client.database === 'string' && client.database !== '') spanTags[tags.DB_INSTANCE] = client.database;
+    if (text !== undefined) spanTags[tags.DB_STATEMENT] = truncate(text);
+    if (typeof client.user === 'string' && client.user !== '') spanTags[tags.DB_USER] = client.user;
+    if (typeof client.host === 'string' && client.host !== '') spanTags[peerHostTag(client.host)] = client.host;
+    const port = Number(client.port);
+    if (Number.isInteger(port) && port > 0) spanTags[tags.PEER_PORT] = port;
+    if (hookSettings.captureParameters) {
+      const params = formatParameters(Array.isArray(values) ? values : query.values);
+      if (params !== undefined) spanTags[DB_PARAMS] = params;
+    }
+    const command = (text === undefined ? undefined : sqlCommand(text, POSTGRES)) ?? 'QUERY';
+    return startClientSpan(`pg:${command}`, spanTags);
+  } catch (error) {
+    debug('pg: starting a query span failed', error);
+    return null;
+  }
+}
+
+function finishQuerySpan(span: Span, error: unknown): void {
+  if (error !== undefined && error !== null) recordErrorOnSpan(span, error);
+  safeFinish(span);
+}
+
+/** The caller's callback, bound to the caller's context, finishing `span` (if any) before it runs. */
+function tracedCallback(callback: Callback, span: Span | null): Callback {
+  if (span === null) return bind(callback);
+  let pending = true;
+  return bind(function tracedQueryCallback(this: unknown, error: unknown, result?: unknown) {
+    if (pending) {
+      pending = false;
+      finishQuerySpan(span, error);
+    }
+    return callback.call(this, error, result);
+  });
+}
+
+// Shared handlers shadowed onto a traced Submittable (state under kSubmitted), so
+// that its completion finishes the span whatever kind of Submittable it is.
+function tracedHandleReadyForQuery(this: Submittable, connection: unknown): unknown {
+  const state = completeSubmittable(this);
+  if (state === undefined) return this.handleReadyForQuery(connection);
+  const canceled = this._canceledDueToError;
+  finishQuerySpan(state.span, canceled === false ? undefined : canceled);
+  return state.ready.call(this, connection);
+}
+
+function tracedHandleError(this: Submittable, error: unknown, connection: unknown): unknown {
+  const state = completeSubmittable(this);
+  if (state === undefined) return this.handleError(error, connection);
+  finishQuerySpan(state.span, error);
+  return state.error.call(this, error, connection);
+}
+
+/** Removes the shadowed handlers (the object is as it was before the query) and returns the state. */
+function completeSubmittable(query: Submittable): SubmittedState | undefined {
+  const state = query[kSubmitted];
+  if (state === undefined) return undefined;
+  delete query[kSubmitted];
+  const target = query as unknown as Record<string, unknown>;
+  if (state.ownReady) target['handleReadyForQuery'] = state.ready;
+  else delete target['handleReadyForQuery'];
+  if (state.ownError) target['handleError'] = state.error;
+  else delete target['handleError'];
+  return state;
+}
+
+/** Whether the hook can follow this Submittable to its end (else it is not traced). */
+function canWatch(query: Submittable): boolean {
+  return (
+    typeof query.handleReadyForQuery === 'function' &&
+    typeof query.handleError === 'function' &&
+    query[kSubmitted] === undefined &&
+    Object.isExtensible(query)
+  );
+}
+
+function watchSubmittable(query: Submittable, span: Span): void {
+  const own = Object.prototype.hasOwnProperty;
+  query[kSubmitted] = {
+    span,
+    ready: query.handleReadyForQuery,
+    error: query.handleError,
+    ownReady: own.call(query, 'handleReadyForQuery'),
+    ownError: own.call(query, 'handleError'),
+  };
+  query.handleReadyForQuery = tracedHandleReadyForQuery;
+  query.handleError = tracedHandleError;
+}
+
+function callQuery(
+  original: QueryFn,
+  client: PgClient,
+  span: Span | null,
+  config: unknown,
+  values: unknown,
+  callback: unknown,
+): unknown {
+  try {
+    return original.call(client, config, values, callback);
+  } catch (error) {
+    if (span !== null) {
+      if (isSubmittable(config)) completeSubmittable(config);
+      finishQuerySpan(span, error);
+    }
+    throw error;
+  }
+}
+
+function wrapQuery(original: QueryFn): QueryFn {
+  return function query(this: PgClient, config: unknown, values?: unknown, callback?: unknown) {
+    // pg throws its own TypeError for a missing query
+    if (config === null || config === undefined) return original.call(this, config, values, callback);
+    const submittable = isSubmittable(config);
+    let span: Span | null = null;
+    if (wouldTrace() && (!submittable || canWatch(config))) span = startQuerySpan(this, config, values);
+    if (submittable) {
+      if (span !== null) watchSubmittable(config, span);
+      // pg hands a callback argument to a Submittable that has none; it runs from the socket
+      if (typeof values === 'function') values = bind(values as Callback);
+      else if (typeof callback === 'function') callback = bind(callback as Callback);
+      return callQuery(original, this, span, config, values, callback);
+    }
+    if (typeof values === 'function') {
+      values = tracedCallback(values as Callback, span);
+    } else if (typeof callback === 'function') {
+      callback = tracedCallback(callback as Callback, span);
+    } else if (typeof config === 'object' && typeof (config as QueryConfig).callback === 'function') {
+      // pg copies the config object; a `callback` argument overrides its callback without touching the caller's object
+      callback = tracedCallback((config as QueryConfig).callback as Callback, span);
+    } else if (span !== null) {
+      const result = callQuery(original, this, span, config, values, callback);
+      finishOnSettle(result, span);
+      return result;
+    }
+    return callQuery(original, this, span, config, values, callback);
+  };
+}
+
+/** The promise form: the caller gets pg's own promise; the span follows it on a side branch. */
+function finishOnSettle(result: unknown, span: Span): void {
+  if (typeof (result as Promise<unknown> | undefined)?.then !== 'function') {
+    finishQuerySpan(span, undefined);
+    return;
+  }
+  (result as Promise<unknown>).then(
+    () => finishQuerySpan(span, undefined),
+    (error: unknown) => finishQuerySpan(span, error),
+  );
+}
+
+function wrapConnect(original: ConnectFn): ConnectFn {
+  return function connect(this: unknown, callback?: unknown) {
+    // a waiting checkout is served from another request's release(): run it in the caller's context
+    return original.call(this, typeof callback === 'function' ? bind(callback as Callback) : callback);
+  };
+}
+
+/** The object on `proto`'s chain that owns `name` (pg's Pool is pg-pool's Pool subclassed). */
+function ownerOf(proto: object, name: string): object | undefined {
+  for (let target: object | null = proto; target !== null; target = Object.getPrototypeOf(target) as object | null) {
+    if (Object.prototype.hasOwnProperty.call(target, name)) return target;
+  }
+  return undefined;
+}
+
+/**
+ * Patches one loaded copy of `pg` (the module object: `exports.Client`,
+ * `exports.Pool`). Used by the hook; exported for copies the registry cannot
+ * find by name.
+ */
+export function patchPgModule(exports: unknown): void {
+  const pg = exports as PgModule;
+  if (process.env['NODE_PG_FORCE_NATIVE']) {
+    // pg then exports the native client, whose queries go through libpq: not supported
+    debug('pg: NODE_PG_FORCE_NATIVE is set: the native client is not traced');
+    return;
+  }
+  const clientProto = pg.Client?.prototype as { query?: QueryFn } | undefined;
+  if (clientProto !== undefined) wrapMethod(clientProto, 'query', wrapQuery);
+  const poolProto = pg.Pool?.prototype;
+  const poolOwner = poolProto === undefined ? undefined : ownerOf(poolProto, 'connect');
+  if (poolOwner !== undefined) wrapMethod(poolOwner as { connect?: ConnectFn }, 'connect', wrapConnect);
+}
+
+/** The `pg` client hook (node-postgres 8 with pg-pool). */
 export const hook: ClientHook = {
   name: 'pg',
   module: 'pg',
-  patch() {},
+  versions: ['8.0.0', '9.0.0'],
+  patch(exports) {
+    patchPgModule(exports);
+  },
 };

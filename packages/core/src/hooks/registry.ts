@@ -4,9 +4,12 @@ import type { ClientHook } from './hook';
 import { onLibrary, versionInRange } from './load';
 import { restoreAll } from './wrap';
 import { hook as amqplib } from './amqplib';
+import { hook as awsSdk } from './aws-sdk';
+import { hook as bullmq } from './bullmq';
 import { hook as fetch } from './fetch';
 import { hook as http } from './http';
 import { hook as ioredis } from './ioredis';
+import { hook as knex } from './knex';
 import { hook as mysql2 } from './mysql2';
 import { hook as pg } from './pg';
 import { hook as redis } from './redis';
@@ -25,9 +28,9 @@ const HOOKS: Record<HookName, ClientHook | undefined> = {
   redis,
   ioredis,
   amqplib,
-  'aws-sdk': undefined,
-  bullmq: undefined,
-  knex: undefined,
+  'aws-sdk': awsSdk,
+  bullmq,
+  knex,
 };
 
 export const HOOK_NAMES = Object.freeze(Object.keys(HOOKS) as HookName[]);

@@ -1,0 +1,388 @@
+import * as dc from 'node:diagnostics_channel';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import mysql from 'mysql2';
+import mysqlPromise from 'mysql2/promise';
+import type { Span, SpanOptions } from 'opentracing';
+import {
+  getCurrentSpan,
+  hookSettings,
+  installedPatches,
+  installPatches,
+  runSuppressed,
+  runWithSpan,
+  uninstallPatches,
+} from '@otinst/core';
+import { RecordingTracer } from '@otinst/recorder';
+import { publishesTracingChannels } from '../../src/hooks/mysql2';
+import { serviceAvailable } from '../../../../test/support/services';
+import { jaegerTracer, otelTracer, recorderTracer } from '../../../../test/support/tracers';
+import type { FinishedSpan, TracerUnderTest } from '../../../../test/support/tracers';
+
+/**
+ * The mysql2 hook on mysql2 3.24 (tracing channels) against the real MariaDB
+ * (127.0.0.1:3306, root, db test): subscribed, never patched.
+ */
+
+const up = await serviceAvailable('mysql');
+
+const CONFIG = { host: '127.0.0.1', port: 3306, user: 'root', database: 'test' } as const;
+// the channel payload carries no user name: no db.user on this path
+const MYSQL_TAGS = {
+  'span.kind': 'client',
+  component: 'mysql2',
+  'db.type': 'sql',
+  'db.instance': 'test',
+  'peer.ipv4': '127.0.0.1',
+  'peer.port': 3306,
+};
+const TABLE = `otinst_mysql2_hook_${process.pid}`;
+
+// captured before installation: the channel path must leave them alone
+const Connection = mysql.Connection as unknown as { prototype: Record<string, unknown> };
+const connectionBase = Object.getPrototypeOf(Connection.prototype) as Record<string, unknown>;
+const originalQuery = connectionBase['query'];
+const originalExecute = connectionBase['execute'];
+
+type Outcome = { error: (Error & { code?: string }) | null; rows: unknown; current: Span | null };
+
+interface Traced<T> {
+  result: T;
+  parent: FinishedSpan;
+  children: FinishedSpan[];
+}
+
+async function traced<T>(t: TracerUnderTest, fn: (parent: Span) => Promise<T>): Promise<Traced<T>> {
+  t.reset();
+  const parentSpan = t.tracer.startSpan('parent');
+  let result: T;
+  try {
+    result = await runWithSpan(parentSpan, () => fn(parentSpan));
+  } finally {
+    parentSpan.finish();
+  }
+  const spans = t.spans();
+  const parent = spans.find((span) => span.operationName === 'parent')!;
+  return { result, parent, children: spans.filter((span) => span !== parent) };
+}
+
+/** A callback-style call as a promise, with the span that was current inside the callback. */
+function viaCallback(run: (callback: (error: Error | null, rows?: unknown) => void) => unknown): Promise<Outcome> {
+  return new Promise((resolve) => {
+    run((error, rows) => resolve({ error: error as Outcome['error'], rows, current: getCurrentSpan() }));
+  });
+}
+
+function expectChildOf(span: FinishedSpan, parent: FinishedSpan): void {
+  expect(span.parentId).toBe(parent.spanId);
+  expect(span.traceId).toBe(parent.traceId);
+}
+
+const statements = (spans: FinishedSpan[]) => spans.map((span) => [span.operationName, span.tags['db.statement']]);
+
+describe.skipIf(!up)('mysql2 hook, mysql2 3.24 (tracing channels)', () => {
+  const t = recorderTracer();
+  let conn: mysql.Connection;
+  let promiseConn: mysqlPromise.Connection;
+
+  beforeAll(async () => {
+    installPatches(['mysql2']);
+    conn = mysql.createConnection(CONFIG);
+    promiseConn = await mysqlPromise.createConnection(CONFIG);
+    await promiseConn.query(`CREATE TABLE IF NOT EXISTS ${TABLE} (id int PRIMARY KEY, name varchar(50))`);
+  });
+
+  afterAll(async () => {
+    await promiseConn?.query(`DROP TABLE IF EXISTS ${TABLE}`);
+    await promiseConn?.end();
+    await new Promise((resolve) => (conn ? conn.end(resolve) : resolve(undefined)));
+    uninstallPatches();
+  });
+
+  afterEach(() => {
+    hookSettings.captureParameters = false;
+  });
+
+  it('subscribes to the channels and patches nothing', () => {
+    expect(publishesTracingChannels((mysql as unknown as { version?: string }).version ?? '3.24.6')).toBe(true);
+    expect(installedPatches()).toContain('mysql2');
+    expect(dc.hasSubscribers('tracing:mysql2:query:start')).toBe(true);
+    expect(dc.hasSubscribers('tracing:mysql2:execute:start')).toBe(true);
+    expect(connectionBase['query']).toBe(originalQuery);
+    expect(connectionBase['execute']).toBe(originalExecute);
+  });
+
+  it('query(sql, values, callback): mysql2:SELECT with every tag; values formatted in are taken out again', async () => {
+    const { result, parent, children } = await traced(t, async (parentSpan) => {
+      const outcome = await viaCallback((cb) => conn.query('SELECT ? AS secret, ? AS n', ['hunter2', 42], cb));
+      expect(outcome.current).toBe(parentSpan);
+      return outcome;
+    });
+    expect(result.error).toBeNull();
+    expect(result.rows).toEqual([{ secret: 'hunter2', n: 42 }]);
+    expect(children).toHaveLength(1);
+    expect(children[0]!.operationName).toBe('mysql2:SELECT');
+    expect(children[0]!.tags).toEqual({ ...MYSQL_TAGS, 'db.statement': 'SELECT ? AS secret, ? AS n' });
+    expect(JSON.stringify(children)).not.toContain('hunter2');
+    expectChildOf(children[0]!, parent);
+  });
+
+  it('query(sql, callback) without values: the statement as written', async () => {
+    const sql = "SELECT 'literal' AS l, 1 + 1 AS two";
+    const { result, children } = await traced(t, () => viaCallback((cb) => conn.query(sql, cb)));
+    expect(result.rows).toEqual([{ l: 'literal', two: 2 }]);
+    expect(statements(children)).toEqual([['mysql2:SELECT', sql]]);
+  });
+
+  it('execute(sql, values, callback): the statement with its placeholders, values never tagged', async () => {
+    const { result, parent, children } = await traced(t, async (parentSpan) => {
+      const outcome = await viaCallback((cb) => conn.execute('SELECT ? AS n', ['hunter2'], cb));
+      expect(outcome.current).toBe(parentSpan);
+      return outcome;
+    });
+    expect(result.rows).toEqual([{ n: 'hunter2' }]);
+    expect(children[0]!.tags).toEqual({ ...MYSQL_TAGS, 'db.statement': 'SELECT ? AS n' });
+    expect(JSON.stringify(children)).not.toContain('hunter2');
+    expectChildOf(children[0]!, parent);
+  });
+
+  it('promise API: query and execute, and the await continues in the caller context', async () => {
+    const { result, parent, children } = await traced(t, async (parentSpan) => {
+      const [queried] = await promiseConn.query('SELECT ? AS a', ['x']);
+      expect(getCurrentSpan()).toBe(parentSpan);
+      const [executed] = await promiseConn.execute('SELECT ? AS b', [2]);
+      expect(getCurrentSpan()).toBe(parentSpan);
+      return [queried, executed];
+    });
+    expect(result).toEqual([[{ a: 'x' }], [{ b: 2 }]]);
+    expect(statements(children)).toEqual([
+      ['mysql2:SELECT', 'SELECT ? AS a'],
+      ['mysql2:SELECT', 'SELECT ? AS b'],
+    ]);
+    for (const span of children) {
+      expect(span.tags).toEqual({ ...MYSQL_TAGS, 'db.statement': span.tags['db.statement'] });
+      expectChildOf(span, parent);
+    }
+  });
+
+  it('event-emitter form (no callback)', async () => {
+    const rows: unknown[] = [];
+    const { children, parent } = await traced(t, async () => {
+      await new Promise((resolve, reject) => {
+        conn
+          .query('SELECT 5 AS five')
+          .on('result', (row) => rows.push(row))
+          .on('error', reject)
+          .on('end', resolve);
+      });
+    });
+    expect(rows).toEqual([{ five: 5 }]);
+    expect(statements(children)).toEqual([['mysql2:SELECT', 'SELECT 5 AS five']]);
+    expectChildOf(children[0]!, parent);
+  });
+
+  it('INSERT / UPDATE / DELETE / WITH: the command names the span', async () => {
+    const { children } = await traced(t, async () => {
+      await promiseConn.execute(`INSERT INTO ${TABLE} (id, name) VALUES (?, ?)`, [1, 'secret-name']);
+      await promiseConn.query(`UPDATE ${TABLE} SET name = ? WHERE id = ?`, ['other-secret', 1]);
+      await promiseConn.query(`WITH x AS (SELECT id FROM ${TABLE}) SELECT count(*) AS n FROM x`);
+      await promiseConn.query(`DELETE FROM ${TABLE} WHERE id = ?`, [1]);
+    });
+    expect(statements(children)).toEqual([
+      ['mysql2:INSERT', `INSERT INTO ${TABLE} (id, name) VALUES (?, ?)`],
+      ['mysql2:UPDATE', `UPDATE ${TABLE} SET name = ? WHERE id = ?`],
+      ['mysql2:SELECT', `WITH x AS (SELECT id FROM ${TABLE}) SELECT count(*) AS n FROM x`],
+      ['mysql2:DELETE', `DELETE FROM ${TABLE} WHERE id = ?`],
+    ]);
+    expect(JSON.stringify(children)).not.toContain('secret');
+  });
+
+  it('hookSettings.captureParameters tags db.params', async () => {
+    hookSettings.captureParameters = true;
+    const { children } = await traced(t, () => promiseConn.execute('SELECT ? AS a, ? AS b', ['x', 7]));
+    expect(children[0]!.tags['db.params']).toBe('["x",7]');
+  });
+
+  describe('pools', () => {
+    let pool: mysql.Pool;
+    beforeAll(() => {
+      pool = mysql.createPool({ ...CONFIG, connectionLimit: 2 });
+    });
+    afterAll(async () => {
+      await new Promise((resolve) => pool.end(resolve));
+    });
+
+    it('pool.query / pool.execute (callback) and the promise pool', async () => {
+      const { result, parent, children } = await traced(t, async (parentSpan) => {
+        const q = await viaCallback((cb) => pool.query('SELECT ? AS q', [1], cb));
+        const e = await viaCallback((cb) => pool.execute('SELECT ? AS e', [2], cb));
+        const [p] = await pool.promise().query('SELECT ? AS p', [3]);
+        const [pe] = await pool.promise().execute('SELECT ? AS pe', [4]);
+        expect(getCurrentSpan()).toBe(parentSpan);
+        return { q, e, p, pe };
+      });
+      expect(result.q.rows).toEqual([{ q: 1 }]);
+      expect(result.e.rows).toEqual([{ e: 2 }]);
+      expect(result.p).toEqual([{ p: 3 }]);
+      expect(result.pe).toEqual([{ pe: 4 }]);
+      expect(result.q.current).toBe(result.e.current);
+      expect(result.q.current).not.toBeNull();
+      expect(statements(children)).toEqual([
+        ['mysql2:SELECT', 'SELECT ? AS q'],
+        ['mysql2:SELECT', 'SELECT ? AS e'],
+        ['mysql2:SELECT', 'SELECT ? AS p'],
+        ['mysql2:SELECT', 'SELECT ? AS pe'],
+      ]);
+      for (const span of children) expectChildOf(span, parent);
+    });
+  });
+
+  describe('errors', () => {
+    it('a syntax error (callback): error span, the caller gets the identical error in its context', async () => {
+      const { result, children } = await traced(t, async (parentSpan) => {
+        const outcome = await viaCallback((cb) => conn.query('SELEC 1', cb));
+        expect(outcome.current).toBe(parentSpan);
+        return outcome;
+      });
+      expect(result.error?.code).toBe('ER_PARSE_ERROR');
+      expect(children).toHaveLength(1);
+      const span = children[0]!;
+      expect(span.operationName).toBe('mysql2:SELEC');
+      expect(span.tags).toEqual({ ...MYSQL_TAGS, 'db.statement': 'SELEC 1', error: true });
+      expect(span.logs).toEqual([
+        {
+          event: 'error',
+          'error.kind': 'Error',
+          'error.object': result.error,
+          message: result.error!.message,
+          stack: result.error!.stack,
+        },
+      ]);
+    });
+
+    it('a missing table (promise execute): error span, the identical error rejects', async () => {
+      let caught: unknown;
+      const { children } = await traced(t, async () => {
+        caught = await promiseConn
+          .execute('SELECT * FROM otinst_no_such_table WHERE id = ?', [1])
+          .catch((e: unknown) => e);
+      });
+      expect((caught as { code?: string }).code).toBe('ER_NO_SUCH_TABLE');
+      expect(children.map((span) => [span.operationName, span.tags['error']])).toEqual([['mysql2:SELECT', true]]);
+      // the promise API rejects with its own copy of the error (mysql2 makeDoneCb): message and code match
+      expect((children[0]!.logs[0]!['error.object'] as Error).message).toBe((caught as Error).message);
+    });
+
+    it('a refused connection: the caller gets the connection error unchanged', async () => {
+      const pool = mysql.createPool({ ...CONFIG, port: 1, connectionLimit: 1 });
+      const refused = mysql.createConnection({ ...CONFIG, port: 1 });
+      const { result, children } = await traced(t, async (parentSpan) => {
+        const viaConnection = await viaCallback((cb) => refused.query('SELECT 1', cb));
+        expect(viaConnection.current).toBe(parentSpan);
+        const viaPool = await viaCallback((cb) => pool.query('SELECT 1', cb));
+        expect(viaPool.current).toBe(parentSpan);
+        const viaPromise = await mysqlPromise.createConnection({ ...CONFIG, port: 1 }).catch((e: unknown) => e);
+        return { viaConnection, viaPool, viaPromise };
+      });
+      await new Promise((resolve) => pool.end(resolve));
+      expect(result.viaConnection.error?.code).toBe('ECONNREFUSED');
+      expect(result.viaPool.error?.code).toBe('ECONNREFUSED');
+      expect((result.viaPromise as { code?: string }).code).toBe('ECONNREFUSED');
+      // the query on the refused connection was issued (and failed); the pool's never got a connection
+      expect(children.map((span) => [span.operationName, span.tags['peer.port'], span.tags['error']])).toEqual([
+        ['mysql2:SELECT', 1, true],
+      ]);
+      expect(children[0]!.logs[0]!['error.object']).toBe(result.viaConnection.error);
+    });
+  });
+
+  it('no current span: no span, and the query works', async () => {
+    t.reset();
+    const outcome = await viaCallback((cb) => conn.query('SELECT 8 AS eight', cb));
+    expect(outcome.rows).toEqual([{ eight: 8 }]);
+    expect(outcome.current).toBeNull();
+    expect(t.spans()).toEqual([]);
+  });
+
+  it('suppressed (ignored request): no span even under a parent', async () => {
+    const { children } = await traced(t, () => runSuppressed(() => promiseConn.query('SELECT 1')));
+    expect(children).toEqual([]);
+  });
+
+  it('installing twice makes one span', async () => {
+    installPatches(['mysql2']);
+    installPatches(['mysql2']);
+    const { children } = await traced(t, () => promiseConn.query('SELECT 1'));
+    expect(children).toHaveLength(1);
+  });
+
+  for (const make of [jaegerTracer, otelTracer]) {
+    it(`works with the ${make().name} tracer`, async () => {
+      const other = make();
+      const { parent, children } = await traced(other, () => promiseConn.execute('SELECT ? AS n', [1]));
+      expect(children).toHaveLength(1);
+      expect(children[0]!.operationName).toBe('mysql2:SELECT');
+      expect(children[0]!.tags).toMatchObject({ ...MYSQL_TAGS, 'db.statement': 'SELECT ? AS n' });
+      expectChildOf(children[0]!, parent);
+    });
+  }
+
+  describe('a tracer that throws changes nothing for the caller', () => {
+    type Failing = 'none' | 'startSpan' | 'addTags' | 'log' | 'setTag' | 'finish';
+    class FaultyTracer extends RecordingTracer {
+      failing: Failing = 'none';
+      override startSpan(name: string, options?: SpanOptions): Span {
+        if (this.failing === 'startSpan') throw new Error('startSpan broke');
+        const span = super.startSpan(name, options);
+        const method = this.failing;
+        if (method !== 'none') {
+          (span as unknown as Record<string, unknown>)[method] = () => {
+            throw new Error(`${method} broke`);
+          };
+        }
+        return span;
+      }
+    }
+
+    for (const failing of ['startSpan', 'addTags', 'log', 'setTag', 'finish'] as const) {
+      it(`${failing} throws`, async () => {
+        const tracer = new FaultyTracer({ serviceName: 'faulty' });
+        const parent = tracer.startSpan('parent');
+        tracer.failing = failing;
+        await runWithSpan(parent, async () => {
+          const ok = await viaCallback((cb) => conn.query('SELECT ? AS n', [1], cb));
+          expect(ok.rows).toEqual([{ n: 1 }]);
+          expect(ok.current).toBe(parent);
+          const failed = await viaCallback((cb) => conn.execute('SELEC ?', [1], cb));
+          expect(failed.error?.code).toBe('ER_PARSE_ERROR');
+          const [rows] = await promiseConn.query('SELECT 2 AS two');
+          expect(rows).toEqual([{ two: 2 }]);
+        });
+      });
+    }
+  });
+});
+
+// runs last: the hook is gone afterwards
+describe.skipIf(!up)('mysql2 hook uninstall (channels)', () => {
+  it('unsubscribes; no span afterwards; installing again works', async () => {
+    const t = recorderTracer();
+    installPatches(['mysql2']);
+    uninstallPatches();
+    expect(dc.hasSubscribers('tracing:mysql2:query:start')).toBe(false);
+    expect(dc.hasSubscribers('tracing:mysql2:execute:start')).toBe(false);
+    expect(connectionBase['query']).toBe(originalQuery);
+    const conn = await mysqlPromise.createConnection(CONFIG);
+    try {
+      const { children } = await traced(t, () => conn.query('SELECT 1'));
+      expect(children).toEqual([]);
+      installPatches(['mysql2']);
+      const again = await traced(t, () => conn.query('SELECT 1'));
+      expect(statements(again.children)).toEqual([['mysql2:SELECT', 'SELECT 1']]);
+      uninstallPatches();
+      const after = await traced(t, () => conn.query('SELECT 1'));
+      expect(after.children).toEqual([]);
+    } finally {
+      await conn.end();
+    }
+  });
+});
