@@ -1,0 +1,165 @@
+import Module, { createRequire } from 'node:module';
+import { tracingChannel } from 'node:diagnostics_channel';
+import type { Span } from 'opentracing';
+import { peerHostTag } from '../client/http';
+import { debug } from '../safe';
+import * as tags from '../tags';
+import { recordErrorOnSpan, safeFinish } from '../tracer';
+
+/**
+ * What the `redis` and `ioredis` hooks share: the `db.statement` rule, the
+ * tags of a Redis span, and the span lifecycle on a library's own
+ * `TracingChannel`; and, with the `amqplib` hook too, finishing a span when a
+ * promise settles and reaching a library's private files (`requireBeside`).
+ */
+
+/** Tag for the number of commands in a MULTI or a pipeline. */
+export const BATCH_SIZE = 'db.redis.batch_size';
+
+/** Longest key shown in `db.statement`: keys can be binary blobs. */
+const KEY_LIMIT = 256;
+
+/**
+ * Commands whose first argument is a key, a channel, a sub-command or a
+ * script hash, never a stored value or a secret. Everything else (AUTH, ECHO,
+ * PING, EVAL's script body, MIGRATE, unknown and module commands not listed)
+ * shows `?` there too: deny by default, like the sanitizers that node-redis
+ * and ioredis apply to their own channel payloads.
+ */
+const FIRST_ARG_SHOWN =
+  /^(?:APPEND|B(?:IT|[LRZ])|CL(?:IENT|USTER)|CO(?:MMAND|NFIG|PY)|DBSIZE|DEC|DEL|DUMP|EVALSHA|EX|FCALL|FUNCTION|GE[OT]|H(?!ELLO)|INCR|KEYS|L|MEMORY|M(?:GET|SET|OVE)|OBJECT|P(?:ERSIST|EXPIRE|F|SETEX|SUBSCRIBE|TTL|UBLISH|UBSUB|UNSUBSCRIBE)|R(?:ENAME|ESTORE|POP|PUSH)|S|T(?:OUCH|TL|YPE)|UNLINK|UNSUBSCRIBE|WATCH|X|Z|(?:JSON|FT|TS|BF|CF)\.)/;
+
+/**
+ * `db.statement` for a Redis command: the command, its first argument when it
+ * is a key (see `FIRST_ARG_SHOWN`), then one `?` per further argument, so that
+ * stored values never reach the tracer: `GET user:1`, `SET user:1 ?`,
+ * `AUTH ? ?`.
+ */
+export function redisStatement(command: string, first: unknown, rest: number): string {
+  if (first === undefined) return command;
+  let statement = command;
+  if (FIRST_ARG_SHOWN.test(command)) {
+    const key = typeof first === 'string' ? first : String(first);
+    statement += ` ${key.length > KEY_LIMIT ? key.slice(0, KEY_LIMIT) : key}`;
+  } else {
+    statement += ' ?';
+  }
+  for (let i = 0; i < rest; i++) statement += ' ?';
+  return statement;
+}
+
+/** The tags every Redis span carries. `address` is a host name, an IP address or a Unix socket path. */
+export function redisTags(
+  component: string,
+  database: unknown,
+  address: string | undefined,
+  port: unknown,
+): Record<string, unknown> {
+  const spanTags: Record<string, unknown> = {
+    [tags.SPAN_KIND]: tags.KIND_CLIENT,
+    [tags.COMPONENT]: component,
+    [tags.DB_TYPE]: 'redis',
+    [tags.DB_INSTANCE]: String(database ?? 0),
+  };
+  if (typeof address === 'string' && address !== '') {
+    // a Unix socket has no host: OpenTracing's peer.address takes any address form
+    spanTags[address.startsWith('/') ? 'peer.address' : peerHostTag(address)] = address;
+    if (typeof port === 'number' || typeof port === 'string') spanTags[tags.PEER_PORT] = Number(port);
+  }
+  return spanTags;
+}
+
+/**
+ * Finishes `span` when `promise` settles, recording a rejection as an error.
+ * The caller keeps the original promise (and so the original error object);
+ * the derived promise here never rejects.
+ */
+export function finishWhenSettled(promise: unknown, span: Span): void {
+  if (promise === null || typeof (promise as PromiseLike<unknown> | undefined)?.then !== 'function') {
+    safeFinish(span);
+    return;
+  }
+  try {
+    void Promise.resolve(promise).then(
+      () => safeFinish(span),
+      (error: unknown) => {
+        recordErrorOnSpan(span, error);
+        safeFinish(span);
+      },
+    );
+  } catch (error) {
+    debug('watching a redis reply failed', error);
+    safeFinish(span);
+  }
+}
+
+const kSpan = Symbol('otinst.channelSpan');
+
+/** A `TracingChannel` payload: the library's own fields, the error Node adds, and our span. */
+export type ChannelContext = Record<string, unknown> & { error?: unknown; [kSpan]?: Span | undefined };
+
+function finishChannelSpan(context: ChannelContext): void {
+  const span = context[kSpan];
+  if (span === undefined) return;
+  context[kSpan] = undefined;
+  safeFinish(span);
+}
+
+/**
+ * Subscribes to a library's `TracingChannel` and runs one span per traced
+ * operation: `startSpan(context)` makes it (in the caller's async context:
+ * `start` is published synchronously where the operation begins); an `error`
+ * marks it; it finishes on `asyncEnd`, or on `end` when the operation threw
+ * synchronously (then no `asyncEnd` follows). Returns the unsubscribe
+ * function.
+ *
+ * A subscriber that throws would surface as an uncaught exception in the
+ * application, so every handler swallows its own failures.
+ */
+export function subscribeSpans(name: string, startSpan: (context: ChannelContext) => Span | null): () => void {
+  const channel = tracingChannel<unknown, ChannelContext>(name);
+  const handlers = {
+    start(context: ChannelContext) {
+      try {
+        const span = startSpan(context);
+        if (span !== null) context[kSpan] = span;
+      } catch (error) {
+        debug(`${name} start handler failed`, error);
+      }
+    },
+    end(context: ChannelContext) {
+      // async operations publish `end` before they settle, with no error yet
+      if (context.error !== undefined) finishChannelSpan(context);
+    },
+    asyncStart() {},
+    asyncEnd(context: ChannelContext) {
+      finishChannelSpan(context);
+    },
+    error(context: ChannelContext) {
+      const span = context[kSpan];
+      if (span !== undefined) recordErrorOnSpan(span, context.error);
+    },
+  };
+  channel.subscribe(handlers);
+  return () => {
+    channel.unsubscribe(handlers);
+  };
+}
+
+type ModuleCache = Record<string, { exports: unknown; filename: string } | undefined>;
+
+/**
+ * Requires `request` relative to the file whose `module.exports` is
+ * `exports`: the way to reach a library's private files (the classes that
+ * carry the methods to patch) in the very copy that the application loaded,
+ * whatever the `node_modules` layout (hoisted, nested, pnpm, symlinked).
+ * Undefined when `exports` is not a loaded CommonJS module.
+ */
+export function requireBeside(exports: unknown, request: string): unknown {
+  const cache = (Module as unknown as { _cache: ModuleCache })._cache;
+  for (const key of Object.keys(cache)) {
+    const entry = cache[key];
+    if (entry !== undefined && entry.exports === exports) return createRequire(entry.filename)(request);
+  }
+  return undefined;
+}
