@@ -1,6 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { EventEmitter } from 'node:events';
 import type { Span } from 'opentracing';
+import { safeExecute } from './safe';
 
 /**
  * The request context: one AsyncLocalStorage for the whole process, owned by
@@ -28,7 +29,8 @@ let currentSpanFunc: (() => Span | null) | null = null;
  * ```
  */
 export function getCurrentSpan(): Span | null {
-  if (currentSpanFunc !== null) return currentSpanFunc();
+  // a user lookup that throws or returns undefined must not break the hooks that ask it
+  if (currentSpanFunc !== null) return safeExecute('setCurrentSpanFunc lookup', currentSpanFunc, null) ?? null;
   const store = storage.getStore();
   return store === undefined || store === SUPPRESSED ? null : store;
 }
@@ -119,18 +121,54 @@ function bindToStore<F extends (...args: never[]) => unknown>(fn: F, store: Stor
   return bound as unknown as F;
 }
 
-const ADD_METHODS = ['on', 'addListener', 'once', 'prependListener', 'prependOnceListener'] as const;
+// Node's `once` and `prependOnceListener` add their wrapper through `this.on` /
+// `this.prependListener`: patching them too would bind twice and break removal
+// with the original function.
+const ADD_METHODS = ['on', 'addListener', 'prependListener'] as const;
 const REMOVE_METHODS = ['off', 'removeListener'] as const;
-const kBoundListeners = Symbol('otinst.boundListeners');
+const kEmitterState = Symbol('otinst.boundEmitter');
 
-type Listener = (...args: unknown[]) => unknown;
-type PatchedEmitter = EventEmitter & { [kBoundListeners]?: WeakMap<Listener, Listener> };
+type Listener = ((...args: unknown[]) => unknown) & { listener?: Listener };
+type EmitterMethod = (this: unknown, event: string | symbol, listener: Listener) => unknown;
+interface EmitterState {
+  readonly originals: Map<string, EmitterMethod>;
+  /** A `once` wrapper -> the bound function added for it, so that the wrapper can remove itself when it fires. */
+  readonly onceWrappers: WeakMap<Listener, Listener>;
+}
+type PatchedEmitter = EventEmitter & { [kEmitterState]?: EmitterState };
+
+// one shared function per method (state on the emitter under a symbol), not closures per emitter
+function makeAdd(method: string): EmitterMethod {
+  return function addBoundListener(this: unknown, event, listener) {
+    const state = (this as PatchedEmitter)[kEmitterState]!;
+    const original = state.originals.get(method)!;
+    // let the emitter reject a non-function with its own error
+    if (typeof listener !== 'function') return original.call(this, event, listener);
+    const bound = bindToStore(listener, storage.getStore()) as Listener;
+    // removeListener(fn), listeners() and listenerCount() look through `.listener`, as for Node's own once wrappers
+    bound.listener = listener.listener ?? listener;
+    if (listener.listener !== undefined) state.onceWrappers.set(listener, bound);
+    return original.call(this, event, bound);
+  };
+}
+
+function makeRemove(method: string): EmitterMethod {
+  return function removeBoundListener(this: unknown, event, listener) {
+    const state = (this as PatchedEmitter)[kEmitterState]!;
+    return state.originals.get(method)!.call(this, event, state.onceWrappers.get(listener) ?? listener);
+  };
+}
+
+const PATCHES = new Map<string, EmitterMethod>([
+  ...ADD_METHODS.map((method) => [method, makeAdd(method)] as const),
+  ...REMOVE_METHODS.map((method) => [method, makeRemove(method)] as const),
+]);
 
 /**
  * Makes every listener added to `emitter` from now on run in the context that
  * was current when the listener was added (not the context of whoever emits).
- * `removeListener` keeps working with the original function. Returns the
- * emitter. Binding the same emitter twice is a no-op.
+ * `removeListener` keeps working with the original function, also for `once`
+ * listeners. Returns the emitter. Binding the same emitter twice is a no-op.
  *
  * @example
  * ```ts
@@ -140,27 +178,50 @@ type PatchedEmitter = EventEmitter & { [kBoundListeners]?: WeakMap<Listener, Lis
  */
 export function bindEmitter<E extends EventEmitter>(emitter: E): E {
   const target = emitter as PatchedEmitter;
-  if (target[kBoundListeners] !== undefined) return emitter;
-  const map = new WeakMap<Listener, Listener>();
-  Object.defineProperty(target, kBoundListeners, { value: map, enumerable: false });
-  for (const method of ADD_METHODS) {
-    const original = target[method] as (event: string | symbol, listener: Listener) => E;
+  if (target[kEmitterState] !== undefined) return emitter;
+  const state: EmitterState = { originals: new Map(), onceWrappers: new WeakMap() };
+  Object.defineProperty(target, kEmitterState, { value: state, enumerable: false });
+  const methods = target as unknown as Record<string, EmitterMethod>;
+  for (const [method, patched] of PATCHES) {
+    const original = methods[method];
     if (typeof original !== 'function') continue;
-    target[method] = function (this: E, event: string | symbol, listener: Listener) {
-      let bound = map.get(listener);
-      if (bound === undefined) {
-        bound = bindToStore(listener, storage.getStore());
-        map.set(listener, bound);
-      }
-      return original.call(this, event, bound);
-    } as never;
-  }
-  for (const method of REMOVE_METHODS) {
-    const original = target[method] as (event: string | symbol, listener: Listener) => E;
-    if (typeof original !== 'function') continue;
-    target[method] = function (this: E, event: string | symbol, listener: Listener) {
-      return original.call(this, event, map.get(listener) ?? listener);
-    } as never;
+    state.originals.set(method, original);
+    methods[method] = patched;
   }
   return emitter;
+}
+
+/** One channel of a diagnostics_channel `TracingChannel`, as far as `bindTracingChannel` uses it. */
+interface StoreChannel {
+  bindStore(store: AsyncLocalStorage<Store>, transform?: (context: object) => Store): void;
+  unbindStore(store: AsyncLocalStorage<Store>): boolean;
+}
+
+const kCallerStore = Symbol('otinst.callerStore');
+type CallerContext = { [kCallerStore]?: Store };
+
+function captureCallerStore(context: object): Store {
+  const store = storage.getStore();
+  if (typeof context === 'object' && context !== null) (context as CallerContext)[kCallerStore] = store;
+  return store;
+}
+
+function callerStoreOf(context: object): Store {
+  return typeof context === 'object' && context !== null ? (context as CallerContext)[kCallerStore] : undefined;
+}
+
+/**
+ * For hooks that subscribe to a library's `TracingChannel` (mysql2 ≥ 3.20):
+ * the traced call's callback, which the library runs between `asyncStart` and
+ * `asyncEnd`, then runs in the context of the call that started it, not in
+ * the context of the socket that delivered the reply or of the request whose
+ * `release()` served a pooled connection. Returns a function that undoes it.
+ */
+export function bindTracingChannel(channel: { start: StoreChannel; asyncStart: StoreChannel }): () => void {
+  channel.start.bindStore(storage, captureCallerStore);
+  channel.asyncStart.bindStore(storage, callerStoreOf);
+  return () => {
+    channel.start.unbindStore(storage);
+    channel.asyncStart.unbindStore(storage);
+  };
 }

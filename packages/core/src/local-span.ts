@@ -1,3 +1,4 @@
+import { Span as NoopSpan } from 'opentracing';
 import type { Span, Tracer } from 'opentracing';
 import { getCurrentSpan, runWithSpan } from './context';
 import { safeExecute } from './safe';
@@ -40,8 +41,8 @@ export function startChildSpan(operationName: string, options: ChildSpanOptions 
     throw new TypeError('@otinst/core: startChildSpan needs an operation name');
   }
   const span = makeSpan(operationName, options);
-  if (span !== null) return span;
-  return resolveTracer(undefined).startSpan(operationName);
+  // the tracer failed (logged): a no-op span keeps the caller's code path unchanged
+  return span ?? new NoopSpan();
 }
 
 export interface TraceFunctionOptions<A extends unknown[]> {
@@ -55,12 +56,13 @@ export interface TraceFunctionOptions<A extends unknown[]> {
   tracer?: Tracer | undefined;
 }
 
-function isPromiseLike(value: unknown): value is PromiseLike<unknown> {
-  return (
-    (typeof value === 'object' || typeof value === 'function') &&
-    value !== null &&
-    typeof (value as PromiseLike<unknown>).then === 'function'
-  );
+/**
+ * Only native promises (what async functions return) are followed. Other
+ * thenables are often lazy (knex query builders, mongoose queries): calling
+ * their `then` runs the query, and the caller's own `await` would run it again.
+ */
+function isPromise(value: unknown): value is Promise<unknown> {
+  return value instanceof Promise;
 }
 
 /**
@@ -98,19 +100,24 @@ export function traceFunction<A extends unknown[], R>(
       safeFinish(span);
       throw error;
     }
-    if (!isPromiseLike(result)) {
+    if (!isPromise(result)) {
       safeFinish(span);
       return result;
     }
-    // keep the caller's promise: attach handlers to it, but return it unchanged
-    result.then(
-      () => safeFinish(span),
+    // A promise derived from the caller's, not the same object: attaching a handler to the original
+    // would mark its rejection as handled, and a rejection nobody awaits must still reach
+    // `unhandledRejection`. The span finishes before the caller's continuation runs.
+    return result.then(
+      (value) => {
+        safeFinish(span);
+        return value;
+      },
       (error: unknown) => {
         recordErrorOnSpan(span, error);
         safeFinish(span);
+        throw error;
       },
-    );
-    return result;
+    ) as R;
   };
   Object.defineProperty(traced, 'name', { value: name });
   return traced;

@@ -212,7 +212,12 @@ export interface RecordingTracerOptions {
   store?: SpanStore;
 }
 
-function readCarrier(carrier: unknown, name: string): unknown {
+/**
+ * A carrier value by lower-case name, whatever the key's case. `list`: the
+ * header is a comma-separated list (tracestate, baggage), so repeated values
+ * are combined; a repeated traceparent is invalid (W3C).
+ */
+function readCarrier(carrier: unknown, name: string, list = false): unknown {
   if (typeof carrier !== 'object' || carrier === null) return undefined;
   const map = carrier as Record<string, unknown>;
   let value = map[name];
@@ -224,9 +229,11 @@ function readCarrier(carrier: unknown, name: string): unknown {
       }
     }
   }
+  if (Array.isArray(value)) {
+    if (list) return value.map((item) => (Buffer.isBuffer(item) ? item.toString('utf8') : item)).join(',');
+    value = value.length === 1 ? value[0] : undefined;
+  }
   if (Buffer.isBuffer(value)) return value.toString('utf8');
-  // a repeated header arrives as an array: W3C says a repeated traceparent is invalid
-  if (Array.isArray(value)) return value.length === 1 ? value[0] : undefined;
   return value;
 }
 
@@ -288,7 +295,9 @@ export class RecordingTracer extends opentracing.Tracer {
     if (!(spanContext instanceof RecordingSpanContext) || typeof carrier !== 'object' || carrier === null) return;
     const map = carrier as Record<string, string>;
     map['traceparent'] = formatTraceParent(spanContext.traceId, spanContext.spanId, spanContext.sampled);
-    if (spanContext.traceState !== undefined) map['tracestate'] = spanContext.traceState;
+    // re-validated: a hand-built context could hold anything, CR/LF included
+    const traceState = parseTraceState(spanContext.traceState);
+    if (traceState !== undefined) map['tracestate'] = traceState;
     const baggage = formatBaggage(spanContext.baggage);
     if (baggage !== '') map['baggage'] = baggage;
   }
@@ -301,8 +310,8 @@ export class RecordingTracer extends opentracing.Tracer {
       parent.traceId,
       parent.spanId,
       parent.sampled,
-      parseTraceState(readCarrier(carrier, 'tracestate')),
-      parseBaggage(readCarrier(carrier, 'baggage')),
+      parseTraceState(readCarrier(carrier, 'tracestate', true)),
+      parseBaggage(readCarrier(carrier, 'baggage', true)),
     );
   }
 }

@@ -43,7 +43,11 @@ export function formatTrace(spans: readonly RecordedSpan[], options: FormatTrace
   const ids = new Set(spans.map((span) => span.spanId));
   const children = new Map<string | undefined, RecordedSpan[]>();
   for (const span of spans) {
-    const parent = span.parentId !== undefined && ids.has(span.parentId) ? span.parentId : undefined;
+    // a span that names itself as parent (foreign data) would recurse forever: print it as a root
+    const parent =
+      span.parentId !== undefined && span.parentId !== span.spanId && ids.has(span.parentId)
+        ? span.parentId
+        : undefined;
     const list = children.get(parent) ?? [];
     list.push(span);
     children.set(parent, list);

@@ -51,6 +51,9 @@ export function parseTraceState(value: unknown): string | undefined {
 }
 
 const BAGGAGE_KEY = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** `baggage-octet`: no blanks, controls, `"`, `,`, `;` or `\` (so no CR/LF either) before percent-decoding. */
+const BAGGAGE_VALUE = /^[\x21\x23-\x2b\x2d-\x3a\x3c-\x5b\x5d-\x7e]*$/;
+const OWS = /^[ \t]+|[ \t]+$/g;
 
 /** Parses a W3C `baggage` header into key/value pairs; malformed members are dropped. */
 export function parseBaggage(value: unknown): Record<string, string> {
@@ -60,10 +63,11 @@ export function parseBaggage(value: unknown): Record<string, string> {
     const pair = member.split(';')[0]!;
     const eq = pair.indexOf('=');
     if (eq <= 0) continue;
-    const key = pair.slice(0, eq).trim();
-    if (!BAGGAGE_KEY.test(key)) continue;
+    const key = pair.slice(0, eq).replace(OWS, '');
+    const raw = pair.slice(eq + 1).replace(OWS, '');
+    if (!BAGGAGE_KEY.test(key) || !BAGGAGE_VALUE.test(raw)) continue;
     try {
-      baggage[key] = decodeURIComponent(pair.slice(eq + 1).trim());
+      baggage[key] = decodeURIComponent(raw);
     } catch {
       // a malformed percent-encoding: drop the member
     }
@@ -71,8 +75,10 @@ export function parseBaggage(value: unknown): Record<string, string> {
   return baggage;
 }
 
+/** Formats baggage as a W3C `baggage` value; a key that is not an HTTP token (it could carry CR/LF) is left out. */
 export function formatBaggage(baggage: Record<string, string>): string {
   return Object.entries(baggage)
+    .filter(([key]) => BAGGAGE_KEY.test(key))
     .map(([key, value]) => `${key}=${encodeURIComponent(value)}`)
     .join(',');
 }

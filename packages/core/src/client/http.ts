@@ -36,7 +36,8 @@ export interface HttpClientRequest {
 export function splitHostAndPort(host: string, scheme: string): { host: string; port: number } {
   const match = /^(.*):(\d+)$/.exec(host);
   let name = host;
-  let port = scheme === 'https' ? 443 : 80;
+  // also `https:` (a WHATWG URL's protocol) and any case
+  let port = /^https:?$/i.test(scheme) ? 443 : 80;
   if (match !== null && (match[1]!.startsWith('[') || !match[1]!.includes(':'))) {
     name = match[1]!;
     port = Number(match[2]);
@@ -107,7 +108,12 @@ export function beforeHttpRequest(
   if (safeInject(tracerOf(span, resolveTracer(hookSettings.tracer)), span, FORMAT_HTTP_HEADERS, carrier)) {
     for (const name of Object.keys(carrier)) {
       const value = carrier[name];
-      if (typeof value === 'string' && isSafeHeaderName(name) && isSafeHeaderValue(value)) {
+      if (
+        typeof value === 'string' &&
+        isSafeHeaderName(name) &&
+        isSafeHeaderValue(value) &&
+        hasKnownFormat(name, value)
+      ) {
         safeExecute('setting a trace header', () => request.setHeader(name, value));
       }
     }
@@ -117,10 +123,34 @@ export function beforeHttpRequest(
 
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
-/** A tracer must not be able to smuggle CR/LF (or other control bytes) into an outgoing request. */
+/**
+ * A tracer must not be able to smuggle CR/LF (or other control bytes) into an
+ * outgoing request, nor text that Node's http client would refuse with a throw
+ * (a character above U+00FF): the same rule as Node's and undici's header check.
+ */
 export function isSafeHeaderValue(value: string): boolean {
-  // eslint-disable-next-line no-control-regex
-  return value.length <= 8192 && !/[\u0000-\u0008\u000a-\u001f\u007f]/.test(value);
+  return value.length <= 8192 && !/[^\t\x20-\x7e\x80-\xff]/.test(value);
+}
+
+/**
+ * Propagation headers whose format is known. A tracer may pass on a malformed
+ * incoming value: jaeger-client keeps any trace id that `parseInt(id, 16)`
+ * reads (`1zzz<script>:1:0:1` goes out as it came in); otinst does not send it
+ * downstream.
+ */
+const KNOWN_FORMATS: ReadonlyMap<string, RegExp> = new Map([
+  // version 00 is exactly 55 characters; a later version may append fields (W3C Trace Context)
+  [
+    'traceparent',
+    /^(?:00-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}|(?!00|ff)[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}(?:-[\x21-\x7e]*)?)$/,
+  ],
+  ['uber-trace-id', /^[0-9a-f]{1,32}:[0-9a-f]{1,16}:[0-9a-f]{1,16}:[0-9a-f]{1,2}$/i],
+]);
+
+/** False for a well-known propagation header whose value is malformed; true for every other header. */
+export function hasKnownFormat(name: string, value: string): boolean {
+  const format = KNOWN_FORMATS.get(name.toLowerCase());
+  return format === undefined || format.test(value);
 }
 
 export function isSafeHeaderName(name: string): boolean {

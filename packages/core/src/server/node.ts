@@ -26,7 +26,11 @@ function onClose(this: TracedResponse): void {
   const handle = this[kHandle];
   if (handle === undefined) return;
   this[kHandle] = undefined;
-  const completed = this.writableFinished;
+  // An injected response (fastify's light-my-request) ends on a fake socket that is still
+  // flushing when `close` comes: ended on a live socket counts as completed. A client that
+  // left has destroyed the real socket, so it still counts as aborted.
+  const socket = this.socket;
+  const completed = this.writableFinished || (this.writableEnded && socket != null && !socket.destroyed);
   handle.finish(
     this.headersSent ? this.statusCode : undefined,
     this[kNative] ?? this,

@@ -25,15 +25,25 @@ export function firstHeader(
   names: readonly string[],
 ): string | undefined {
   for (const name of names) {
-    const value = headers[name];
-    if (value !== undefined) return Array.isArray(value) ? value[0] : value;
+    const raw = headers[name];
+    const value = Array.isArray(raw) ? raw[0] : raw;
+    // an empty header is no match (as on the client side): the next configured name may carry the value
+    if (value !== undefined && value !== '') return value;
   }
   return undefined;
 }
 
 function pathOf(url: string): string {
-  const query = url.indexOf('?');
-  return query === -1 ? url : url.slice(0, query);
+  let start = 0;
+  // an absolute-form target (`GET http://host/path`, sent to proxies): the path starts after the authority
+  const scheme = url.startsWith('/') ? -1 : url.indexOf('://');
+  if (scheme !== -1) {
+    start = scheme + 3;
+    while (start < url.length && url[start] !== '/' && url[start] !== '?') start++;
+    if (url[start] !== '/') return '/';
+  }
+  const query = url.indexOf('?', start);
+  return url.slice(start, query === -1 ? url.length : query);
 }
 
 /** `::ffff:1.2.3.4` (an IPv4 client on a dual-stack socket) is reported as `1.2.3.4`. */

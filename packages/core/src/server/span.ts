@@ -42,10 +42,12 @@ function startSpan(
   operationName: string,
   component: string | undefined,
 ): Span | null {
+  // read the request first: a throwing RequestWrapper getter then leaves no span open
+  const spanTags = startTags(request, component);
   const parent = safeExtract(tracer, FORMAT_HTTP_HEADERS, request.headers);
   const span = safeStartSpan(tracer, operationName, parent === null ? {} : { childOf: parent });
   // tags after start, not in the startSpan options: some tracers (MockTracer) ignore those
-  if (span !== null) safeSetTags(span, startTags(request, component));
+  if (span !== null) safeSetTags(span, spanTags);
   return span;
 }
 
@@ -62,14 +64,15 @@ function startSpan(
  * ```
  */
 export function beforeRequest(request: RequestWrapper, tracer?: Tracer): Span {
-  const resolved = resolveTracer(tracer);
-  const span = startSpan(
-    resolved,
-    request,
-    safeExecute('request.operation', () => request.operation, 'GET'),
-    undefined,
-  );
-  // the tracer failed: a no-op span keeps the caller's code path unchanged
+  let span: Span | null = null;
+  try {
+    const operation = safeExecute('request.operation', () => request.operation, 'GET');
+    span = startSpan(resolveTracer(tracer), request, operation, undefined);
+  } catch (error) {
+    // a throwing RequestWrapper getter: never the request's problem
+    debug('starting the server span failed', error);
+  }
+  // the tracer or the wrapper failed: a no-op span keeps the caller's code path unchanged
   return span ?? new NoopSpan();
 }
 
@@ -214,18 +217,21 @@ export function startServerSpan(
   request: unknown,
   route?: string,
 ): ServerSpan | null {
-  let span: Span | null;
+  let span: Span | null = null;
+  let handle: ServerSpan;
   try {
     span = startSpan(resolveTracer(options.tracer), wrapper, wrapper.method, options.component);
+    if (span === null) return null;
+    handle = new ServerSpan(span, options, request, wrapper);
+    if (route !== undefined) handle.setRoute(route);
+    if (options.captureRequestHeaders.length > 0) handle.captureRequestHeaders(wrapper.headers);
   } catch (error) {
     // a throwing RequestWrapper getter, say: never the request's problem
     debug('starting the server span failed', error);
+    // a span started before the failure must not stay open
+    if (span !== null) safeFinish(span);
     return null;
   }
-  if (span === null) return null;
-  const handle = new ServerSpan(span, options, request, wrapper);
-  if (route !== undefined) handle.setRoute(route);
-  if (options.captureRequestHeaders.length > 0) handle.captureRequestHeaders(wrapper.headers);
   if (options.onStart !== undefined) {
     const hook = options.onStart;
     safeExecute('onStart hook', () => hook(span, request));
