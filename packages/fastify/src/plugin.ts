@@ -1,0 +1,146 @@
+import {
+  debug,
+  finishWithResponse,
+  isIgnored,
+  NodeRequestWrapper,
+  runSuppressed,
+  runWithSpan,
+  setupTracing,
+  startServerSpan,
+} from '@otinst/core';
+import type { ResolvedOptions, ServerSpan } from '@otinst/core';
+import type {
+  FastifyError,
+  FastifyInstance,
+  FastifyPluginCallback,
+  FastifyReply,
+  FastifyRequest,
+  HookHandlerDoneFunction,
+} from 'fastify';
+import type { FastifyTracingOptions } from './types';
+
+const PACKAGE = '@otinst/fastify';
+
+/** The request's server span (declared with `decorateRequest`, so every request has the slot). */
+const kServerSpan = Symbol('otinst.fastify.serverSpan');
+
+type TracedRequest = FastifyRequest & { [kServerSpan]: ServerSpan | null };
+
+/** Options that fastify's `register` itself reads; they are not ours to reject. */
+const REGISTER_OPTIONS = new Set(['prefix', 'logLevel', 'logSerializers']);
+
+function tracingOptions(options: FastifyTracingOptions | undefined): FastifyTracingOptions | undefined {
+  if (options === null || typeof options !== 'object') return options;
+  if (!Object.keys(options).some((key) => REGISTER_OPTIONS.has(key))) return options;
+  const own: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(options)) if (!REGISTER_OPTIONS.has(key)) own[key] = value;
+  return own as FastifyTracingOptions;
+}
+
+/**
+ * The matched route template with every prefix (`/api/users/:id`); undefined
+ * for the not-found handler. `request.routeOptions` came in fastify 4.10;
+ * `routerPath` holds the same value before it (deprecated in 4.23 with a
+ * warning on every read, gone in 5), so it is read only where `routeOptions`
+ * has no `url` key at all.
+ */
+function routeOf(request: FastifyRequest): string | undefined {
+  const routeOptions = (request as { routeOptions?: { url?: string } }).routeOptions;
+  if (routeOptions !== undefined && 'url' in routeOptions) return routeOptions.url;
+  return (request as { routerPath?: string }).routerPath;
+}
+
+/** `reply.getHeader` sees headers fastify keeps itself and those set on the raw response. */
+function readReplyHeader(reply: unknown, name: string): unknown {
+  return (reply as FastifyReply).getHeader(name);
+}
+
+function createStartHook(options: ResolvedOptions) {
+  return function startServerSpanHook(request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) {
+    let handle: ServerSpan | null = null;
+    let ignored = false;
+    try {
+      const wrapper = NodeRequestWrapper.fromIncomingMessage(request.raw);
+      ignored = isIgnored(options, wrapper.path, request);
+      if (!ignored) handle = startServerSpan(options, wrapper, request, routeOf(request));
+      if (handle !== null) {
+        (request as TracedRequest)[kServerSpan] = handle;
+        // the Node response's `close` comes once, for completed, aborted and hijacked replies alike
+        finishWithResponse(handle, reply.raw, reply, readReplyHeader);
+      }
+    } catch (error) {
+      debug(`${PACKAGE}: starting the server span failed`, error);
+    }
+    // `done` runs the rest of the lifecycle (hooks, body parsing, handler, error handler, onSend):
+    // fastify calls each step from the previous one, and binds the body parser's stream callbacks
+    // with AsyncResource, so all of it inherits this context.
+    if (ignored) runSuppressed(done);
+    else if (handle !== null) runWithSpan(handle.span, done);
+    else done();
+  };
+}
+
+/**
+ * Fastify's default error handler answers an error carrying a 4xx
+ * `statusCode` (validation, `httpErrors.notFound()`) with that status: a
+ * client error, not a failure of this server, so the span is not marked. Any
+ * other error (and any 5xx reply) is.
+ */
+function isClientError(error: FastifyError): boolean {
+  const status = error?.statusCode ?? (error as { status?: unknown } | null)?.status;
+  return typeof status === 'number' && status >= 400 && status < 500;
+}
+
+function recordErrorHook(request: FastifyRequest, _reply: FastifyReply, error: FastifyError, done: () => void): void {
+  const handle = (request as TracedRequest)[kServerSpan];
+  if (handle !== null && handle !== undefined && !isClientError(error)) handle.recordError(error);
+  done();
+}
+
+function register(fastify: FastifyInstance, options: FastifyTracingOptions, done: (error?: Error) => void): void {
+  let resolved: ResolvedOptions;
+  try {
+    resolved = setupTracing(PACKAGE, 'fastify', tracingOptions(options) as never);
+  } catch (error) {
+    done(error as Error);
+    return;
+  }
+  if (fastify.hasRequestDecorator(kServerSpan)) {
+    // registered again in this scope or an ancestor: a second set of hooks would mean a second span
+    debug(`${PACKAGE}: already registered for this instance; the second registration does nothing`);
+    done();
+    return;
+  }
+  fastify.decorateRequest(kServerSpan, null);
+  fastify.addHook('onRequest', createStartHook(resolved));
+  fastify.addHook('onError', recordErrorHook);
+  done();
+}
+
+/**
+ * The fastify plugin: one server span per request, named after the matched
+ * route with every prefix (`GET /api/users/:id`), with the parent extracted
+ * from the incoming headers and the span active (`getCurrentSpan()`) in every
+ * later hook, the handler and the error handler. It is not encapsulated (as
+ * if wrapped with `fastify-plugin`): registered on the root instance, it
+ * traces every route, those of encapsulated and prefixed plugins included.
+ * Also the default export.
+ *
+ * @example
+ * ```ts
+ * import Fastify from 'fastify';
+ * import { tracingPlugin } from '@otinst/fastify';
+ *
+ * const fastify = Fastify();
+ * await fastify.register(tracingPlugin, { tracer, ignore: ['/health'] });
+ * fastify.get('/users/:id', async (request) => ({ id: request.params.id })); // span "GET /users/:id"
+ * ```
+ */
+export const tracingPlugin: FastifyPluginCallback<FastifyTracingOptions> = register;
+
+// what fastify-plugin would set, without depending on it
+Object.assign(tracingPlugin, {
+  [Symbol.for('skip-override')]: true,
+  [Symbol.for('fastify.display-name')]: PACKAGE,
+  [Symbol.for('plugin-meta')]: { name: PACKAGE, fastify: '4.x || 5.x' },
+});
