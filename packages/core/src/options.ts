@@ -141,14 +141,22 @@ export function resolveOptions(
 /**
  * What every adapter does when it is created: validate the options, then
  * install the client hooks they ask for (the Python original's middleware
- * `__init__`).
+ * `__init__`). `tracer`, when given, wins over `options.tracer`.
  */
 export function setupTracing(
   packageName: string,
   component: string,
   options: TracingOptions<never, never> | undefined,
+  tracer?: Tracer | null,
 ): ResolvedOptions {
-  const resolved = resolveOptions(packageName, component, options);
+  // express and koa take the tracer as an argument of its own: it wins over a `tracer` option
+  const merged =
+    tracer === undefined ||
+    tracer === null ||
+    (options !== undefined && (typeof options !== 'object' || options === null))
+      ? options
+      : { ...options, tracer };
+  const resolved = resolveOptions(packageName, component, merged);
   if (resolved.clientHooks === true) installAllPatches();
   else if (resolved.clientHooks !== false) installPatches(resolved.clientHooks);
   return resolved;

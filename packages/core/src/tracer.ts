@@ -78,9 +78,9 @@ export function safeSetTags(span: Span, tags: Record<string, unknown>): void {
   }
 }
 
-export function safeLog(span: Span, fields: Record<string, unknown>): void {
+export function safeLog(span: Span, fields: Record<string, unknown>, timestamp?: number): void {
   try {
-    span.log(fields);
+    span.log(fields, timestamp);
   } catch (error) {
     debug('span.log failed', error);
   }

@@ -253,6 +253,39 @@ describe('startServerSpan / ServerSpan lifecycle', () => {
     });
   });
 
+  it('an error answered with a 4xx is the client error: no error tag, no error log', () => {
+    const handle = start();
+    handle.recordError(new Error('not found'));
+    handle.finish(404, {});
+    const span = only();
+    expect(span.tags['http.status_code']).toBe(404);
+    expect(span.tags['error']).toBeUndefined();
+    expect(span.logs).toEqual([]);
+  });
+
+  it('an error after which no response went out marks the span, logged at the time it was reported', async () => {
+    const handle = start();
+    const error = new Error('socket hang up');
+    const before = Date.now();
+    handle.recordError(error);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    handle.finish(undefined, {}, undefined, true);
+    const span = only();
+    expect(span.tags['error']).toBe(true);
+    expect(span.tags['http.status_code']).toBeUndefined();
+    expect(span.logs).toHaveLength(1);
+    expect(span.logs[0]!.fields['error.object']).toBe(error);
+    expect(span.logs[0]!.timestamp).toBeGreaterThanOrEqual(before);
+    expect(span.logs[0]!.timestamp).toBeLessThan(span.finishTime - 10);
+  });
+
+  it('an error that went out as a cut-off 200 (aborted) marks the span', () => {
+    const handle = start();
+    handle.recordError(new Error('stream broke'));
+    handle.finish(200, {}, undefined, true);
+    expect(only().tags['error']).toBe(true);
+  });
+
   it('a thrown non-Error value is recorded too', () => {
     const handle = start();
     handle.recordError('plain string');

@@ -12,7 +12,6 @@ import {
   setupTracing,
   startServerSpan,
 } from '@otinst/core';
-import type { TracingOptions } from '@otinst/core';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import type { Tracer } from 'opentracing';
 import { captureLayerErrors, kServerSpan, type TracedRequest } from './errors';
@@ -24,16 +23,6 @@ export type { ExpressTracingOptions } from './types';
 const kRouter = Symbol('otinst.express.router');
 
 type ExpressRequest = Request & TracedRequest & { [kRouter]?: ReturnType<typeof appRouter> };
-
-/** The tracer argument wins over a `tracer` option. */
-function withTracer(
-  tracer: Tracer | undefined,
-  options: ExpressTracingOptions | undefined,
-): TracingOptions<never, never> | undefined {
-  if (tracer === undefined || tracer === null) return options;
-  if (options !== undefined && (typeof options !== 'object' || options === null)) return options;
-  return { ...options, tracer };
-}
 
 function pathOf(url: string): string {
   const query = url.indexOf('?');
@@ -93,7 +82,7 @@ function hasBody(req: Request): boolean {
  * ```
  */
 export function tracingMiddleware(tracer?: Tracer, options?: ExpressTracingOptions): RequestHandler {
-  const resolved = setupTracing('@otinst/express', 'express', withTracer(tracer, options));
+  const resolved = setupTracing('@otinst/express', 'express', options, tracer);
   return function otinstExpressMiddleware(req: ExpressRequest, res: Response, next: NextFunction): void {
     const wrapper = NodeRequestWrapper.fromIncomingMessage(req);
     if (isIgnored(resolved, wrapper.path, req)) {

@@ -19,6 +19,7 @@ import {
   spanIdOf,
   throwingTracer,
   waitForSpans,
+  expectErrorOutcome,
 } from './helpers';
 import type { Served } from './helpers';
 
@@ -261,14 +262,14 @@ describe.each(FRAMEWORKS)('$name', ({ express, major }) => {
       expectErrorLog(t, span, errors.boom);
     });
 
-    it('records an error passed to next(), with the status it asks for', async () => {
+    it('answers an error passed to next() with the status it asks for; a 4xx does not mark the span', async () => {
       const response = await fetch(`${served.url}/teapot`);
       expect(response.status).toBe(418);
       await response.text();
       const span = await onlySpan(t);
       expect(span.operationName).toBe('GET /teapot');
       expect(span.tags['http.status_code']).toBe(418);
-      expectErrorLog(t, span, errors.teapot);
+      expectErrorOutcome(t, span, errors.teapot, 418);
     });
 
     it.runIf(major === 5)('records a rejected async handler', async () => {
@@ -280,14 +281,14 @@ describe.each(FRAMEWORKS)('$name', ({ express, major }) => {
       expectErrorLog(t, span, errors.asyncBoom);
     });
 
-    it.each([503, 400])('records an error the app answers itself with %i', async (code) => {
+    it.each([503, 400])('an error the app answers itself with %i: marked only when 5xx', async (code) => {
       const response = await fetch(`${served.url}/handled/${code}`);
       expect(response.status).toBe(code);
       const answer = (await response.json()) as { span: string };
       const span = await onlySpan(t);
       expect(span.operationName).toBe('GET /handled/:code');
       expect(span.tags['http.status_code']).toBe(code);
-      expectErrorLog(t, span, errors.handled);
+      expectErrorOutcome(t, span, errors.handled, code);
       expect(answer.span).toBe(span.spanId);
     });
 

@@ -148,6 +148,20 @@ export function expectErrorLog(t: TracerUnderTest, span: FinishedSpan, error: Er
   if (t.name !== 'otel') expect(logs[0]!['error.object']).toBe(error);
 }
 
+/**
+ * An error the app turned into a response: a 5xx marks the span and logs the
+ * error once; a 4xx is the client's error, so the span is neither marked nor
+ * given an error log.
+ */
+export function expectErrorOutcome(t: TracerUnderTest, span: FinishedSpan, error: Error, status: number): void {
+  if (status >= 500) {
+    expectErrorLog(t, span, error);
+    return;
+  }
+  expect(span.tags['error']).toBeUndefined();
+  expect(span.logs.filter((log) => log.event === 'error' || log.event === 'exception')).toEqual([]);
+}
+
 /** The incoming trace the parent/child tests continue (W3C ids; jaeger uses the low 64 bits). */
 export const PARENT = { traceId: '4bf92f3577b34da6a3ce929d0e0e4736', spanId: '00f067aa0ba902b7' };
 

@@ -81,19 +81,13 @@ function createStartHook(options: ResolvedOptions) {
 }
 
 /**
- * Fastify's default error handler answers an error carrying a 4xx
- * `statusCode` (validation, `httpErrors.notFound()`) with that status: a
- * client error, not a failure of this server, so the span is not marked. Any
- * other error (and any 5xx reply) is.
+ * Every error fastify reports; core decides from the status sent whether it
+ * marks the span (an error answered with a 4xx, such as a validation error,
+ * is the client's and marks nothing).
  */
-function isClientError(error: FastifyError): boolean {
-  const status = error?.statusCode ?? (error as { status?: unknown } | null)?.status;
-  return typeof status === 'number' && status >= 400 && status < 500;
-}
-
 function recordErrorHook(request: FastifyRequest, _reply: FastifyReply, error: FastifyError, done: () => void): void {
   const handle = (request as TracedRequest)[kServerSpan];
-  if (handle !== null && handle !== undefined && !isClientError(error)) handle.recordError(error);
+  if (handle !== null && handle !== undefined) handle.recordError(error);
   done();
 }
 

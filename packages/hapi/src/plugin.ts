@@ -36,7 +36,8 @@ function isBoom(value: unknown): value is BoomLike {
  * A Boom response with a 5xx status is this server's failure. hapi boomifies
  * a thrown Error in place, so the Boom is the original error; a Boom made
  * around another error keeps that error in `data`. A 4xx Boom
- * (`Boom.notFound()`) is the client's problem and marks nothing.
+ * (`Boom.notFound()`, or the 499 hapi makes when the client went away) is not
+ * recorded: it is the client's.
  */
 function recordServerError(handle: ServerSpan, response: unknown): void {
   if (!isBoom(response) || response.output.statusCode < 500) return;

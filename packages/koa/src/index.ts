@@ -10,7 +10,7 @@ import {
   setupTracing,
   startServerSpan,
 } from '@otinst/core';
-import type { ServerSpan, TracingOptions } from '@otinst/core';
+import type { ServerSpan } from '@otinst/core';
 import type { Context, Middleware, Next } from 'koa';
 import type { ServerResponse } from 'node:http';
 import type { Tracer } from 'opentracing';
@@ -29,16 +29,6 @@ type TracedResponse = ServerResponse & { [kContext]?: TracedContext };
 interface RouterContext {
   _matchedRoute?: unknown;
   matched?: readonly { path: unknown; methods: readonly string[] }[];
-}
-
-/** The tracer argument wins over a `tracer` option. */
-function withTracer(
-  tracer: Tracer | undefined,
-  options: KoaTracingOptions | undefined,
-): TracingOptions<never, never> | undefined {
-  if (tracer === undefined || tracer === null) return options;
-  if (options !== undefined && (typeof options !== 'object' || options === null)) return options;
-  return { ...options, tracer };
 }
 
 /**
@@ -109,7 +99,7 @@ function recordingOnerror(this: TracedContext, error: unknown): void {
  * ```
  */
 export function tracingMiddleware(tracer?: Tracer, options?: KoaTracingOptions): Middleware {
-  const resolved = setupTracing('@otinst/koa', 'koa', withTracer(tracer, options));
+  const resolved = setupTracing('@otinst/koa', 'koa', options, tracer);
   return async function otinstKoaMiddleware(ctx: TracedContext, next: Next): Promise<unknown> {
     const wrapper = NodeRequestWrapper.fromIncomingMessage(ctx.req);
     if (isIgnored(resolved, wrapper.path, ctx)) return runSuppressed(next);

@@ -15,6 +15,7 @@ import {
   abortAfterFirstChunk,
   expectChildOfParent,
   expectErrorLog,
+  expectErrorOutcome,
   onlySpan,
   PARENT,
   rawRequest,
@@ -312,24 +313,24 @@ describe.each(FRAMEWORKS)('$name', ({ Koa }) => {
       expectErrorLog(t, span, errors.asyncBoom);
     });
 
-    it.each([404, 418, 503])('records ctx.throw(%i), with the status koa answers', async (code) => {
+    it.each([404, 418, 503])('ctx.throw(%i): the status koa answers, marked only when 5xx', async (code) => {
       const response = await fetch(`${served.url}/thrown/${code}`);
       expect(response.status).toBe(code);
       await response.text();
       const span = await onlySpan(t);
       expect(span.operationName).toBe('GET /thrown/:code');
       expect(span.tags['http.status_code']).toBe(code);
-      expectErrorLog(t, span, errors.thrown!);
+      expectErrorOutcome(t, span, errors.thrown!, code);
     });
 
-    it.each([503, 400])('records an error that an earlier error handler answers with %i', async (code) => {
+    it.each([503, 400])('an error an earlier error handler answers with %i: marked only when 5xx', async (code) => {
       const response = await fetch(`${served.url}/handled/${code}`);
       expect(response.status).toBe(code);
       expect(await response.json()).toEqual({ error: errors.handled.message });
       const span = await onlySpan(t);
       expect(span.operationName).toBe('GET /handled/:code');
       expect(span.tags['http.status_code']).toBe(code);
-      expectErrorLog(t, span, errors.handled);
+      expectErrorOutcome(t, span, errors.handled, code);
     });
 
     it('marks a 5xx that a later error handler answered, without its error', async () => {

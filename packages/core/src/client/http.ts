@@ -153,6 +153,30 @@ export function hasKnownFormat(name: string, value: string): boolean {
   return format === undefined || format.test(value);
 }
 
+/**
+ * Headers that frame, route or authenticate the request. The hooks replace a
+ * caller's header of the same name with the tracer's, so a tracer that wrote
+ * one of these would change the request itself (an empty `content-length`
+ * turns it into a 400): they are never taken from the carrier.
+ */
+const RESERVED_HEADERS: ReadonlySet<string> = new Set([
+  'host',
+  'content-length',
+  'content-type',
+  'content-encoding',
+  'transfer-encoding',
+  'connection',
+  'keep-alive',
+  'upgrade',
+  'te',
+  'trailer',
+  'expect',
+  'proxy-connection',
+  'proxy-authorization',
+  'authorization',
+  'cookie',
+]);
+
 export function isSafeHeaderName(name: string): boolean {
-  return HEADER_NAME.test(name);
+  return HEADER_NAME.test(name) && !RESERVED_HEADERS.has(name.toLowerCase());
 }

@@ -26,6 +26,7 @@ const watches: Watch[] = [];
 let loadPatched = false;
 type LoadFn = (request: string, parent: unknown, isMain: boolean) => unknown;
 let originalLoad: LoadFn | undefined;
+let patchedLoad: LoadFn | undefined;
 
 function packageRoot(resolved: string, moduleName: string): string | undefined {
   const marker = `${sep}node_modules${sep}${moduleName.split('/').join(sep)}${sep}`;
@@ -61,7 +62,7 @@ function patchLoad(): void {
   const moduleWithLoad = Module as unknown as { _load: LoadFn; _resolveFilename: (r: string, p: unknown) => string };
   originalLoad = moduleWithLoad._load;
   const load = originalLoad;
-  moduleWithLoad._load = function otinstLoad(this: unknown, request: string, parent: unknown, isMain: boolean) {
+  patchedLoad = function otinstLoad(this: unknown, request: string, parent: unknown, isMain: boolean) {
     const exports = load.call(this, request, parent, isMain);
     if (watches.length === 0) return exports;
     for (const watch of watches) {
@@ -74,6 +75,20 @@ function patchLoad(): void {
     }
     return exports;
   };
+  moduleWithLoad._load = patchedLoad;
+}
+
+/**
+ * Puts `Module._load` back once nothing watches any more (`uninstallPatches`
+ * restores every original), unless someone wrapped it after us: their wrapper
+ * stays, and ours stays a pass-through under it.
+ */
+function unpatchLoad(): void {
+  const moduleWithLoad = Module as unknown as { _load: LoadFn };
+  if (!loadPatched || watches.length > 0 || moduleWithLoad._load !== patchedLoad) return;
+  moduleWithLoad._load = originalLoad!;
+  loadPatched = false;
+  patchedLoad = undefined;
 }
 
 /** Requires from the application's point of view: its working directory and its entry script. */
@@ -117,6 +132,7 @@ export function onLibrary(moduleName: string, listener: LibraryListener): () => 
   return () => {
     const at = watches.indexOf(watch);
     if (at !== -1) watches.splice(at, 1);
+    unpatchLoad();
   };
 }
 

@@ -5,7 +5,7 @@ import type { ResolvedOptions } from '../options';
 import { debug, safeExecute } from '../safe';
 import * as tags from '../tags';
 import {
-  recordErrorOnSpan,
+  errorFields,
   resolveTracer,
   safeExtract,
   safeFinish,
@@ -98,6 +98,7 @@ export class ServerSpan {
   readonly #path: string;
   #route: string | undefined = undefined;
   #error: unknown = undefined;
+  #errorTime = 0;
   #finished = false;
 
   constructor(span: Span, options: ResolvedOptions, request: unknown, wrapper: RequestWrapper) {
@@ -121,11 +122,17 @@ export class ServerSpan {
     if (template !== undefined && template !== '') this.#route = template;
   }
 
-  /** Records an error on the span, once per error object however many layers report it. */
+  /**
+   * Remembers an error the framework reported (the first one: koa reports the
+   * same error from every unwound middleware). Whether it marks the span is
+   * decided at finish, by the status actually sent: an error that became a
+   * 4xx answer (`ctx.throw(404)`, a validation error, `Boom.notFound()`) is the
+   * client's, not the server's.
+   */
   recordError(error: unknown): void {
-    if (this.#finished || error === undefined || error === this.#error) return;
+    if (this.#finished || error === undefined || this.#error !== undefined) return;
     this.#error = error;
-    recordErrorOnSpan(this.span, error);
+    this.#errorTime = Date.now();
   }
 
   /** True once an error was recorded. */
@@ -157,14 +164,15 @@ export class ServerSpan {
     }
     safeSetOperationName(span, name);
     if (route !== undefined) safeSetTag(span, tags.HTTP_ROUTE, route);
-    if (statusCode !== undefined) {
-      safeSetTag(span, tags.HTTP_STATUS_CODE, statusCode);
-      if (statusCode >= 500) {
-        if (this.#error === undefined) {
-          safeSetTag(span, tags.ERROR, true);
-          safeLog(span, { event: 'error', 'error.kind': 'HttpError', message: `HTTP ${statusCode}` });
-        }
-      }
+    if (statusCode !== undefined) safeSetTag(span, tags.HTTP_STATUS_CODE, statusCode);
+    // error=true for a 5xx, and for an error after which no complete response went out
+    const failed = statusCode === undefined || statusCode >= 500 || aborted;
+    if (this.#error !== undefined && failed) {
+      safeSetTag(span, tags.ERROR, true);
+      safeLog(span, errorFields(this.#error), this.#errorTime);
+    } else if (statusCode !== undefined && statusCode >= 500) {
+      safeSetTag(span, tags.ERROR, true);
+      safeLog(span, { event: 'error', 'error.kind': 'HttpError', message: `HTTP ${statusCode}` });
     }
     if (aborted) safeSetTag(span, tags.HTTP_ABORTED, true);
     if (readResponseHeader !== undefined && options.captureResponseHeaders.length > 0) {
