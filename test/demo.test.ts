@@ -23,9 +23,9 @@ function parseTree(block: string): Line[] {
     .slice(1)
     .map((line) => {
       const body = line.replace(/^\|[^|]*\| /, '');
-      const match = /^((?:│  |   )*)(?:├─ |└─ )?(.+?)(?: ✖ error)?  \[([^\]]+)\]/.exec(body);
+      const match = /^((?:│ {2}| {3})*)(?:├─ |└─ )?(.+?)(?: ✖ error)? {2}\[([^\]]+)\]/.exec(body);
       if (match === null) throw new Error(`not a tree line: ${line}`);
-      const prefix = match[1]!.length / 3 + (/^(?:│  |   )*(?:├─ |└─ )/.test(body) ? 1 : 0);
+      const prefix = match[1]!.length / 3 + (/^(?:│ {2}| {3})*(?:├─ |└─ )/.test(body) ? 1 : 0);
       return { depth: prefix, name: match[2]!, service: match[3]!, error: body.includes('✖ error') };
     });
 }

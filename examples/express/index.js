@@ -43,7 +43,7 @@ function buildApp(baseUrl) {
   });
   app.get('/health', (req, res) => res.send('ok'));
   // errors answered by the app itself are still recorded on the span
-  // eslint-disable-next-line no-unused-vars -- express tells error handlers by their four parameters
+
   app.use((error, req, res, _next) => {
     res.status(503).json({ error: error.message });
   });
