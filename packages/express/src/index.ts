@@ -13,6 +13,7 @@ import {
   startServerSpan,
 } from '@otinst/core';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import type { ServerResponse } from 'node:http';
 import type { Tracer } from 'opentracing';
 import { captureLayerErrors, kServerSpan, type TracedRequest } from './errors';
 import { appRouter, routeTemplate } from './route';
@@ -30,21 +31,16 @@ function pathOf(url: string): string {
 }
 
 /**
- * Names the span from the route on `close`, before core finishes it (this
- * listener is added first): `req.route` then still holds the route that
- * matched, also after an error handler or the final handler answered.
+ * The route template, found when the response is over: `req.route` then
+ * still holds the route that matched, also after an error handler or the
+ * final handler answered.
  */
-function nameFromRoute(this: Response): void {
-  const req = this.req as ExpressRequest;
-  const handle = req[kServerSpan];
+function resolveRoute(res: ServerResponse): string | undefined {
+  const req = (res as Response).req as ExpressRequest;
   const router = req[kRouter];
   const route: unknown = req.route;
-  if (handle === undefined || router === undefined || typeof route !== 'object' || route === null) return;
-  try {
-    handle.setRoute(routeTemplate(router, pathOf(req.originalUrl ?? req.url), route));
-  } catch {
-    // an unusual router tree: the span keeps the method as its name
-  }
+  if (router === undefined || typeof route !== 'object' || route === null) return undefined;
+  return routeTemplate(router, pathOf(req.originalUrl ?? req.url), route);
 }
 
 /**
@@ -99,8 +95,7 @@ export function tracingMiddleware(tracer?: Tracer, options?: ExpressTracingOptio
     req[kServerSpan] = handle;
     req[kRouter] = router;
     if (hasBody(req)) bindEmitter(req);
-    res.once('close', nameFromRoute);
-    finishWithResponse(handle, res, res);
+    finishWithResponse(handle, res, res, undefined, resolveRoute);
     runWithSpan(handle.span, next);
   };
 }

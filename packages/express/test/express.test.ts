@@ -272,14 +272,17 @@ describe.each(FRAMEWORKS)('$name', ({ express, major }) => {
       expectErrorOutcome(t, span, errors.teapot, 418);
     });
 
-    it.runIf(major === 5)('records a rejected async handler', async () => {
-      const response = await fetch(`${served.url}/async-boom`);
-      expect(response.status).toBe(500);
-      await response.text();
-      const span = await onlySpan(t);
-      expect(span.operationName).toBe('GET /async-boom');
-      expectErrorLog(t, span, errors.asyncBoom);
-    });
+    // express 4 does not catch a rejected promise: only express 5 answers it with 500
+    if (major === 5) {
+      it('records a rejected async handler', async () => {
+        const response = await fetch(`${served.url}/async-boom`);
+        expect(response.status).toBe(500);
+        await response.text();
+        const span = await onlySpan(t);
+        expect(span.operationName).toBe('GET /async-boom');
+        expectErrorLog(t, span, errors.asyncBoom);
+      });
+    }
 
     it.each([503, 400])('an error the app answers itself with %i: marked only when 5xx', async (code) => {
       const response = await fetch(`${served.url}/handled/${code}`);

@@ -49,16 +49,10 @@ function routeOf(ctx: Context & RouterContext): string | undefined {
   return String(matched);
 }
 
-/** Names the span on `close`, before core finishes it (this listener is added first). */
-function nameFromRoute(this: TracedResponse): void {
-  const ctx = this[kContext];
-  const handle = ctx?.[kServerSpan];
-  if (ctx === undefined || handle === undefined) return;
-  try {
-    handle.setRoute(routeOf(ctx));
-  } catch {
-    // an unusual router: the span keeps the method as its name
-  }
+/** The route template, found when the response is over. */
+function resolveRoute(res: ServerResponse): string | undefined {
+  const ctx = (res as TracedResponse)[kContext];
+  return ctx === undefined ? undefined : routeOf(ctx);
 }
 
 const readResponseHeader = (ctx: unknown, name: string): unknown => (ctx as Context).res.getHeader(name);
@@ -110,8 +104,7 @@ export function tracingMiddleware(tracer?: Tracer, options?: KoaTracingOptions):
     ctx.onerror = recordingOnerror;
     const res = ctx.res as TracedResponse;
     res[kContext] = ctx;
-    res.once('close', nameFromRoute);
-    finishWithResponse(handle, res, ctx, readResponseHeader);
+    finishWithResponse(handle, res, ctx, readResponseHeader, resolveRoute);
     try {
       return await runWithSpan(handle.span, next);
     } catch (error) {

@@ -106,14 +106,17 @@ export function beforeHttpRequest(
   }
   const carrier: Record<string, string> = {};
   if (safeInject(tracerOf(span, resolveTracer(hookSettings.tracer)), span, FORMAT_HTTP_HEADERS, carrier)) {
+    let budget = INJECTED_BYTES_LIMIT;
     for (const name of Object.keys(carrier)) {
       const value = carrier[name];
       if (
         typeof value === 'string' &&
         isSafeHeaderName(name) &&
         isSafeHeaderValue(value) &&
-        hasKnownFormat(name, value)
+        hasKnownFormat(name, value) &&
+        name.length + value.length + 4 <= budget
       ) {
+        budget -= name.length + value.length + 4;
         safeExecute('setting a trace header', () => request.setHeader(name, value));
       }
     }
@@ -122,6 +125,15 @@ export function beforeHttpRequest(
 }
 
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+
+/**
+ * The trace headers of one request stay within 8 KiB in all (Node's servers
+ * accept 16 KiB of headers, the app's own included). A tracer can make them
+ * far larger than what came in: jaeger-client percent-encodes every
+ * `uberctx-*` baggage value, six bytes for one `é`, so ten incoming baggage
+ * headers of 1.3 KB became 78 KB downstream and a 431 there.
+ */
+const INJECTED_BYTES_LIMIT = 8192;
 
 /**
  * A tracer must not be able to smuggle CR/LF (or other control bytes) into an

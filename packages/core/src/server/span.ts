@@ -1,4 +1,4 @@
-import { FORMAT_HTTP_HEADERS, Span as NoopSpan } from 'opentracing';
+import { FORMAT_HTTP_HEADERS, Span as NoopSpan, Tracer as NoopTracer } from 'opentracing';
 import type { Span, Tracer } from 'opentracing';
 import { isIPv4 } from 'node:net';
 import type { ResolvedOptions } from '../options';
@@ -16,6 +16,17 @@ import {
   safeStartSpan,
 } from '../tracer';
 import type { RequestWrapper } from '../types';
+
+/**
+ * opentracing's no-op tracer (the global tracer until `initGlobalTracer`)
+ * hands out this one span: nobody reads its tags, so nothing is computed for it.
+ */
+const NOOP_SPAN = new NoopTracer().startSpan('noop');
+
+/** True for the span of opentracing's no-op tracer. */
+export function isNoopSpan(span: Span): boolean {
+  return span === NOOP_SPAN;
+}
 
 const SENSITIVE_HEADERS = new Set(['authorization', 'proxy-authorization', 'cookie', 'set-cookie']);
 const REDACTED = '[REDACTED]';
@@ -42,12 +53,19 @@ function startSpan(
   operationName: string,
   component: string | undefined,
 ): Span | null {
-  // read the request first: a throwing RequestWrapper getter then leaves no span open
-  const spanTags = startTags(request, component);
   const parent = safeExtract(tracer, FORMAT_HTTP_HEADERS, request.headers);
   const span = safeStartSpan(tracer, operationName, parent === null ? {} : { childOf: parent });
+  if (span === null || span === NOOP_SPAN) return span;
+  let spanTags: Record<string, unknown>;
+  try {
+    spanTags = startTags(request, component);
+  } catch (error) {
+    // a throwing RequestWrapper getter: leave no span open behind the caller's error
+    safeFinish(span);
+    throw error;
+  }
   // tags after start, not in the startSpan options: some tracers (MockTracer) ignore those
-  if (span !== null) safeSetTags(span, spanTags);
+  safeSetTags(span, spanTags);
   return span;
 }
 
@@ -101,8 +119,15 @@ export class ServerSpan {
   #errorTime = 0;
   #finished = false;
 
+  /**
+   * Nothing to record or call at the end (the no-op tracer's span, and no
+   * `onFinish`): `finishWithResponse` then adds no listener.
+   */
+  readonly trivial: boolean;
+
   constructor(span: Span, options: ResolvedOptions, request: unknown, wrapper: RequestWrapper) {
     this.span = span;
+    this.trivial = span === NOOP_SPAN && options.onFinish === undefined;
     this.#options = options;
     this.#request = request;
     this.#method = wrapper.method;
@@ -232,7 +257,7 @@ export function startServerSpan(
     if (span === null) return null;
     handle = new ServerSpan(span, options, request, wrapper);
     if (route !== undefined) handle.setRoute(route);
-    if (options.captureRequestHeaders.length > 0) handle.captureRequestHeaders(wrapper.headers);
+    if (options.captureRequestHeaders.length > 0 && span !== NOOP_SPAN) handle.captureRequestHeaders(wrapper.headers);
   } catch (error) {
     // a throwing RequestWrapper getter, say: never the request's problem
     debug('starting the server span failed', error);
