@@ -11,12 +11,17 @@ import { describe, expect, it } from 'vitest';
 
 const ROOT = resolve(__dirname, '..');
 
+function isGeneratedApiFolder(dir: string, entry: string): boolean {
+  return entry === 'api' && dir === join(ROOT, 'docs');
+}
+
 function markdownFiles(): string[] {
   const files = ['README.md', 'CONTRIBUTING.md', 'CHANGELOG.md'].map((file) => join(ROOT, file));
   const walk = (dir: string) => {
     if (!existsSync(dir)) return;
     for (const entry of readdirSync(dir)) {
-      if (entry === 'node_modules' || entry === 'dist') continue;
+      // dist and docs/api are build output (npm run build, npm run docs:api), not committed
+      if (entry === 'node_modules' || entry === 'dist' || isGeneratedApiFolder(dir, entry)) continue;
       const path = join(dir, entry);
       if (statSync(path).isDirectory()) walk(path);
       else if (entry.endsWith('.md')) files.push(path);
