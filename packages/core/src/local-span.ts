@@ -2,7 +2,15 @@ import { Span as NoopSpan } from 'opentracing';
 import type { Span, Tracer } from 'opentracing';
 import { getCurrentSpan, runWithSpan } from './context';
 import { safeExecute } from './safe';
-import { recordErrorOnSpan, resolveTracer, safeFinish, safeSetTags, safeStartSpan, tracerOf } from './tracer';
+import {
+  childOptions,
+  recordErrorOnSpan,
+  resolveTracer,
+  safeFinish,
+  safeSetTags,
+  safeStartSpan,
+  tracerOf,
+} from './tracer';
 
 export interface ChildSpanOptions {
   /** @default the parent's tracer, else globalTracer() */
@@ -20,7 +28,7 @@ function makeSpan(operationName: string, options: ChildSpanOptions): Span | null
       : parent !== null
         ? tracerOf(parent, undefined)
         : resolveTracer(undefined);
-  const span = safeStartSpan(tracer, operationName, parent === null ? {} : { childOf: parent });
+  const span = safeStartSpan(tracer, operationName, childOptions(parent));
   if (span !== null && options.tags !== undefined) safeSetTags(span, options.tags);
   return span;
 }

@@ -22,6 +22,15 @@ function isSpan(value: unknown): value is Span {
   );
 }
 
+/**
+ * Start options for a child of `parent` (none for `null`). `childOf`, not a
+ * prebuilt reference: tracers that do not extend opentracing's classes
+ * (jaeger-client) only understand a reference built by themselves.
+ */
+export function childOptions(parent: Span | SpanContext | null): SpanOptions {
+  return parent === null ? {} : { childOf: parent };
+}
+
 /** `tracer.startSpan`, or `null` when the tracer throws or returns something that is not a span. */
 export function safeStartSpan(tracer: Tracer, name: string, options: SpanOptions): Span | null {
   try {

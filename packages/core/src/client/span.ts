@@ -1,6 +1,6 @@
 import type { Span, Tracer } from 'opentracing';
 import { getCurrentSpan, isTracingSuppressed } from '../context';
-import { resolveTracer, safeSetTags, safeStartSpan, tracerOf, wasFinished } from '../tracer';
+import { childOptions, resolveTracer, safeSetTags, safeStartSpan, tracerOf, wasFinished } from '../tracer';
 
 /** Settings every client hook reads. */
 export interface HookSettings {
@@ -48,7 +48,7 @@ export function startClientSpan(
   const parent = currentParent();
   if (parent === null && requireParent) return null;
   const tracer = parent === null ? resolveTracer(hookSettings.tracer) : tracerOf(parent, hookSettings.tracer);
-  const span = safeStartSpan(tracer, operationName, parent === null ? {} : { childOf: parent });
+  const span = safeStartSpan(tracer, operationName, childOptions(parent));
   if (span !== null) safeSetTags(span, tags);
   return span;
 }

@@ -6,6 +6,7 @@ import { runWithSpan } from '../context';
 import { debug } from '../safe';
 import * as tags from '../tags';
 import {
+  childOptions,
   recordErrorOnSpan,
   resolveTracer,
   safeExtract,
@@ -109,7 +110,7 @@ function startConsumerSpan(channel: unknown, queue: string, message: AmqpMessage
   const tracer = resolveTracer(hookSettings.tracer);
   const headers = message.properties?.headers;
   const parent = headers === undefined || headers === null ? null : safeExtract(tracer, FORMAT_TEXT_MAP, headers);
-  const span = safeStartSpan(tracer, `amqp:consume ${queue}`, parent === null ? {} : { childOf: parent });
+  const span = safeStartSpan(tracer, `amqp:consume ${queue}`, childOptions(parent));
   if (span !== null) safeSetTags(span, messagingTags(channel, tags.KIND_CONSUMER, queue));
   return span;
 }

@@ -40,6 +40,7 @@ import { hookSettings, startClientSpan, wouldTrace } from '../client/span';
 import { debug, safeExecute } from '../safe';
 import * as tags from '../tags';
 import {
+  childOptions,
   recordErrorOnSpan,
   resolveTracer,
   safeExtract,
@@ -217,11 +218,7 @@ function carriedContext(job: JobLike): SpanContext | null {
 function consumerSpan(worker: QueueLike, job: JobLike): Span | null {
   if (typeof job !== 'object' || job === null) return null;
   const parent = carriedContext(job);
-  const span = safeStartSpan(
-    resolveTracer(hookSettings.tracer),
-    `bullmq:process ${worker.name}`,
-    parent === null ? {} : { childOf: parent },
-  );
+  const span = safeStartSpan(resolveTracer(hookSettings.tracer), `bullmq:process ${worker.name}`, childOptions(parent));
   if (span === null) return null;
   safeSetTags(span, {
     [tags.SPAN_KIND]: tags.KIND_CONSUMER,

@@ -5,6 +5,7 @@ import type { ResolvedOptions } from '../options';
 import { debug, safeExecute } from '../safe';
 import * as tags from '../tags';
 import {
+  childOptions,
   errorFields,
   resolveTracer,
   safeExtract,
@@ -54,7 +55,7 @@ function startSpan(
   component: string | undefined,
 ): Span | null {
   const parent = safeExtract(tracer, FORMAT_HTTP_HEADERS, request.headers);
-  const span = safeStartSpan(tracer, operationName, parent === null ? {} : { childOf: parent });
+  const span = safeStartSpan(tracer, operationName, childOptions(parent));
   if (span === null || span === NOOP_SPAN) return span;
   let spanTags: Record<string, unknown>;
   try {
@@ -188,18 +189,21 @@ export class ServerSpan {
       if (typeof custom === 'string' && custom !== '') name = custom;
     }
     safeSetOperationName(span, name);
-    if (route !== undefined) safeSetTag(span, tags.HTTP_ROUTE, route);
-    if (statusCode !== undefined) safeSetTag(span, tags.HTTP_STATUS_CODE, statusCode);
+    // one addTags call: opentracing's setTag allocates an object per call anyway
+    const endTags: Record<string, unknown> = {};
+    if (route !== undefined) endTags[tags.HTTP_ROUTE] = route;
+    if (statusCode !== undefined) endTags[tags.HTTP_STATUS_CODE] = statusCode;
+    if (aborted) endTags[tags.HTTP_ABORTED] = true;
     // error=true for a 5xx, and for an error after which no complete response went out
     const failed = statusCode === undefined || statusCode >= 500 || aborted;
-    if (this.#error !== undefined && failed) {
-      safeSetTag(span, tags.ERROR, true);
+    const logError = this.#error !== undefined && failed;
+    if (logError || (statusCode !== undefined && statusCode >= 500)) endTags[tags.ERROR] = true;
+    safeSetTags(span, endTags);
+    if (logError) {
       safeLog(span, errorFields(this.#error), this.#errorTime);
     } else if (statusCode !== undefined && statusCode >= 500) {
-      safeSetTag(span, tags.ERROR, true);
       safeLog(span, { event: 'error', 'error.kind': 'HttpError', message: `HTTP ${statusCode}` });
     }
-    if (aborted) safeSetTag(span, tags.HTTP_ABORTED, true);
     if (readResponseHeader !== undefined && options.captureResponseHeaders.length > 0) {
       this.#captureHeaders(tags.RESPONSE_HEADER_PREFIX, options.captureResponseHeaders, (name) =>
         headerValue(readResponseHeader(response, name)),
