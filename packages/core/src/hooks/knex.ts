@@ -29,9 +29,18 @@ import { runWithSpan } from '../context';
 import { hookSettings, startClientSpan, wouldTrace } from '../client/span';
 import { safeExecute } from '../safe';
 import * as tags from '../tags';
-import { recordErrorOnSpan, safeFinish } from '../tracer';
+import { safeFinish } from '../tracer';
 import type { ClientHook } from './hook';
-import { DB_PARAMS, formatParameters, MYSQL, POSTGRES, sqlCommand, truncate } from './sql';
+import {
+  DB_PARAMS,
+  formatParameters,
+  MYSQL,
+  POSTGRES,
+  recordSqlError,
+  rememberValues,
+  sqlCommand,
+  truncate,
+} from './sql';
 import { wrapMethod } from './wrap';
 
 /** The parts of a knex client (`lib/client.js`) this hook reads. */
@@ -90,7 +99,9 @@ function startStatementSpan(client: KnexClient, query: unknown): Span | null {
     if (params !== undefined) statementTags[DB_PARAMS] = params;
   }
   const command = (sql === undefined ? undefined : sqlCommand(sql, isMysql(dialect) ? MYSQL : POSTGRES)) ?? 'QUERY';
-  return startClientSpan(`knex:${command}`, statementTags);
+  const span = startClientSpan(`knex:${command}`, statementTags);
+  rememberValues(span, bindingsOf(query));
+  return span;
 }
 
 /**
@@ -104,7 +115,7 @@ function runTraced(span: Span, run: () => unknown): unknown {
   try {
     result = runWithSpan(span, run);
   } catch (error) {
-    recordErrorOnSpan(span, error);
+    recordSqlError(span, error);
     safeFinish(span);
     throw error;
   }
@@ -112,7 +123,7 @@ function runTraced(span: Span, run: () => unknown): unknown {
     (result as PromiseLike<unknown>).then(
       () => safeFinish(span),
       (error: unknown) => {
-        recordErrorOnSpan(span, error);
+        recordSqlError(span, error);
         safeFinish(span);
       },
     );

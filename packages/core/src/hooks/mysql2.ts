@@ -5,10 +5,19 @@ import { hookSettings, startClientSpan, wouldTrace } from '../client/span';
 import { bind, bindTracingChannel } from '../context';
 import { debug } from '../safe';
 import * as tags from '../tags';
-import { recordErrorOnSpan, safeFinish } from '../tracer';
+import { safeFinish } from '../tracer';
 import type { ClientHook } from './hook';
 import { versionInRange } from './load';
-import { DB_PARAMS, formatParameters, MYSQL, sanitizeMysqlStatement, sqlCommand, truncate } from './sql';
+import {
+  DB_PARAMS,
+  formatParameters,
+  MYSQL,
+  recordSqlError,
+  rememberValues,
+  sanitizeMysqlStatement,
+  sqlCommand,
+  truncate,
+} from './sql';
 import { wrapMethod } from './wrap';
 
 /**
@@ -98,7 +107,7 @@ function hasParameters(values: unknown): boolean {
 }
 
 function finishSpan(span: Span, error: unknown): void {
-  if (error !== undefined && error !== null) recordErrorOnSpan(span, error);
+  if (error !== undefined && error !== null) recordSqlError(span, error);
   safeFinish(span);
 }
 
@@ -125,6 +134,7 @@ function startChannelSpan(context: ChannelContext, valuesFormattedIn: boolean): 
     const named = sanitize ? statement : sql;
     const command = named === undefined ? undefined : sqlCommand(named, MYSQL);
     const span = startClientSpan(`mysql2:${command ?? 'QUERY'}`, spanTags);
+    rememberValues(span, context.values);
     if (span !== null) context[kChannelSpan] = span;
   } catch (error) {
     debug('mysql2: starting a query span failed', error);
@@ -151,7 +161,7 @@ function finishChannelSpan(context: ChannelContext): void {
 function onChannelError(message: unknown): void {
   const context = message as ChannelContext;
   const span = context[kChannelSpan];
-  if (span !== undefined) recordErrorOnSpan(span, context.error);
+  if (span !== undefined) recordSqlError(span, context.error);
 }
 
 function onChannelEnd(message: unknown): void {
@@ -222,7 +232,9 @@ function startCommandSpan(connection: Mysql2Connection, sql: unknown, values: un
       if (params !== undefined) spanTags[DB_PARAMS] = params;
     }
     const command = (text === undefined ? undefined : sqlCommand(text, MYSQL)) ?? 'QUERY';
-    return startClientSpan(`mysql2:${command}`, spanTags);
+    const span = startClientSpan(`mysql2:${command}`, spanTags);
+    rememberValues(span, values !== undefined && typeof values !== 'function' ? values : options?.values);
+    return span;
   } catch (error) {
     debug('mysql2: starting a query span failed', error);
     return null;

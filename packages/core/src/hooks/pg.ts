@@ -4,9 +4,9 @@ import { hookSettings, startClientSpan, wouldTrace } from '../client/span';
 import { bind } from '../context';
 import { debug } from '../safe';
 import * as tags from '../tags';
-import { recordErrorOnSpan, safeFinish } from '../tracer';
+import { safeFinish } from '../tracer';
 import type { ClientHook } from './hook';
-import { DB_PARAMS, formatParameters, POSTGRES, sqlCommand, truncate } from './sql';
+import { DB_PARAMS, formatParameters, POSTGRES, recordSqlError, rememberValues, sqlCommand, truncate } from './sql';
 import { wrapMethod } from './wrap';
 
 /**
@@ -97,7 +97,9 @@ function startQuerySpan(client: PgClient, config: unknown, values: unknown): Spa
       if (params !== undefined) spanTags[DB_PARAMS] = params;
     }
     const command = (text === undefined ? undefined : sqlCommand(text, POSTGRES)) ?? 'QUERY';
-    return startClientSpan(`pg:${command}`, spanTags);
+    const span = startClientSpan(`pg:${command}`, spanTags);
+    rememberValues(span, Array.isArray(values) ? values : query.values);
+    return span;
   } catch (error) {
     debug('pg: starting a query span failed', error);
     return null;
@@ -105,7 +107,7 @@ function startQuerySpan(client: PgClient, config: unknown, values: unknown): Spa
 }
 
 function finishQuerySpan(span: Span, error: unknown): void {
-  if (error !== undefined && error !== null) recordErrorOnSpan(span, error);
+  if (error !== undefined && error !== null) recordSqlError(span, error);
   safeFinish(span);
 }
 

@@ -1,4 +1,7 @@
+import type { Span } from 'opentracing';
+import { hookSettings } from '../client/span';
 import { safeExecute } from '../safe';
+import { recordErrorOnSpan } from '../tracer';
 
 /**
  * SQL text helpers shared by the `pg` and `mysql2` hooks: the command word that
@@ -366,3 +369,62 @@ export function formatParameters(values: unknown): string | undefined {
 
 /** Tag for SQL parameter values, written only with `hookSettings.captureParameters`. */
 export const DB_PARAMS = 'db.params';
+
+/**
+ * The parameter values of each traced query, kept (only while its span is
+ * alive) to scrub them from its error: databases quote the offending value in
+ * their messages (PostgreSQL's `invalid input syntax for type integer: "…"`,
+ * MySQL's `Incorrect integer value: '…'`), and an error log must not carry
+ * what `db.statement` leaves out.
+ */
+const queryValues = new WeakMap<object, readonly unknown[]>();
+
+/** Remembers `values` of the query traced by `span`, unless parameters are recorded anyway. */
+export function rememberValues(span: Span | null, values: unknown): void {
+  if (span === null || hookSettings.captureParameters || !Array.isArray(values) || values.length === 0) return;
+  queryValues.set(span, values);
+}
+
+function secretsOf(values: readonly unknown[]): string[] {
+  const secrets: string[] = [];
+  for (const value of values) {
+    let text: string | undefined;
+    if (typeof value === 'string') text = value;
+    else if (typeof value === 'number' || typeof value === 'bigint') text = String(value);
+    else if (Buffer.isBuffer(value)) text = value.toString('utf8');
+    // a one-character value says nothing, and would scrub the message to pieces
+    if (text !== undefined && text.length >= 2) secrets.push(text);
+  }
+  // longest first, so that a value containing another is scrubbed whole
+  return secrets.sort((a, b) => b.length - a.length);
+}
+
+/** `error` with the query's parameter values replaced by `?` in its message and stack. */
+function withoutValues(error: unknown, values: readonly unknown[]): unknown {
+  if (!(error instanceof Error)) return error;
+  const secrets = secretsOf(values);
+  let message = error.message;
+  let stack = error.stack;
+  for (const secret of secrets) {
+    message = message.split(secret).join('?');
+    if (stack !== undefined) stack = stack.split(secret).join('?');
+  }
+  if (message === error.message && stack === error.stack) return error;
+  // a copy for the log (same class, so the same error.kind); the caller keeps the original
+  const copy = Object.create(Object.getPrototypeOf(error) as object) as Error & { code?: unknown };
+  Object.defineProperty(copy, 'message', { value: message, writable: true, configurable: true });
+  Object.defineProperty(copy, 'stack', { value: stack, writable: true, configurable: true });
+  // pg's DatabaseError names itself with an own property
+  if (Object.prototype.hasOwnProperty.call(error, 'name')) {
+    Object.defineProperty(copy, 'name', { value: error.name, writable: true, configurable: true });
+  }
+  const code = (error as { code?: unknown }).code;
+  if (code !== undefined) copy.code = code;
+  return copy;
+}
+
+/** Records a failed query on its span, its parameter values scrubbed from the error (see `rememberValues`). */
+export function recordSqlError(span: Span, error: unknown): void {
+  const values = queryValues.get(span);
+  recordErrorOnSpan(span, values === undefined ? error : withoutValues(error, values));
+}

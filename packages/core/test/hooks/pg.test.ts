@@ -387,6 +387,26 @@ describe.skipIf(!up)('pg hook (PostgreSQL)', () => {
     });
   });
 
+  it('a parameter value that PostgreSQL quotes in its error never reaches the error log', async () => {
+    const secret = `PLANTED-${process.pid}`;
+    const { result: caught, children } = await traced(t, () =>
+      client.query('SELECT $1::int AS n', [secret]).catch((error: unknown) => error as Error & { code?: string }),
+    );
+    // the caller's error is untouched
+    expect(caught.message).toContain(secret);
+    expect(children.map((span) => span.operationName)).toEqual(['pg:SELECT']);
+    const [span] = children;
+    expect(span!.tags['error']).toBe(true);
+    expect(span!.logs).toHaveLength(1);
+    const log = span!.logs[0]!;
+    expect(log['message']).toBe(caught.message.split(secret).join('?'));
+    expect(log['error.kind']).toBe(caught.name);
+    const logged = log['error.object'] as Error & { code?: string };
+    expect(logged).toBeInstanceOf(pg.DatabaseError);
+    expect(logged.code).toBe('22P02');
+    expect(`${logged.message} ${logged.stack} ${String(log['stack'])}`).not.toContain(secret);
+  });
+
   it('no current span: no span, and the query works', async () => {
     t.reset();
     const res = await client.query('SELECT 8 AS eight');
