@@ -52,7 +52,8 @@ function recordingNext(handle: ServerSpan, next: Next): Next {
 function tracedHandleRequest(this: LayerPrototype, req: TracedRequest, res: unknown, next: Next): unknown {
   const handle = req[kServerSpan];
   const original = this[kHandleRequest]!;
-  return original.call(this, req, res, handle === undefined ? next : recordingNext(handle, next));
+  // the no-op tracer's span records nothing: no wrapper for its requests
+  return original.call(this, req, res, handle === undefined || handle.trivial ? next : recordingNext(handle, next));
 }
 
 function tracedHandleError(
@@ -64,7 +65,7 @@ function tracedHandleError(
 ): unknown {
   const handle = req[kServerSpan];
   const original = this[kHandleError]!;
-  if (handle === undefined) return original.call(this, error, req, res, next);
+  if (handle === undefined || handle.trivial) return original.call(this, error, req, res, next);
   // also errors that no handler passed on: a param callback's, a path the router could not decode
   if (isError(error)) handle.recordError(error);
   return original.call(this, error, req, res, recordingNext(handle, next));

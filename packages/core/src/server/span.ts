@@ -119,6 +119,7 @@ export class ServerSpan {
   #error: unknown = undefined;
   #errorTime = 0;
   #finished = false;
+  readonly #startName: string;
 
   /**
    * Nothing to record or call at the end (the no-op tracer's span, and no
@@ -126,13 +127,14 @@ export class ServerSpan {
    */
   readonly trivial: boolean;
 
-  constructor(span: Span, options: ResolvedOptions, request: unknown, wrapper: RequestWrapper) {
+  constructor(span: Span, options: ResolvedOptions, request: unknown, wrapper: RequestWrapper, startName?: string) {
     this.span = span;
     this.trivial = span === NOOP_SPAN && options.onFinish === undefined;
     this.#options = options;
     this.#request = request;
     this.#method = wrapper.method;
     this.#path = wrapper.path;
+    this.#startName = startName ?? this.#method;
   }
 
   get finished(): boolean {
@@ -188,7 +190,7 @@ export class ServerSpan {
       const custom = safeExecute('operationName hook', () => hook(info), name);
       if (typeof custom === 'string' && custom !== '') name = custom;
     }
-    safeSetOperationName(span, name);
+    if (name !== this.#startName) safeSetOperationName(span, name);
     // one addTags call: opentracing's setTag allocates an object per call anyway
     const endTags: Record<string, unknown> = {};
     if (route !== undefined) endTags[tags.HTTP_ROUTE] = route;
@@ -257,9 +259,14 @@ export function startServerSpan(
   let span: Span | null = null;
   let handle: ServerSpan;
   try {
-    span = startSpan(resolveTracer(options.tracer), wrapper, wrapper.method, options.component);
+    // when the framework already knows the route (fastify), the span starts with its final name:
+    // no rename at finish, which some tracers pay for (jaeger-client re-runs its sampler)
+    const method = wrapper.method;
+    const startName =
+      route !== undefined && route !== '' && options.operationName === undefined ? `${method} ${route}` : method;
+    span = startSpan(resolveTracer(options.tracer), wrapper, startName, options.component);
     if (span === null) return null;
-    handle = new ServerSpan(span, options, request, wrapper);
+    handle = new ServerSpan(span, options, request, wrapper, startName);
     if (route !== undefined) handle.setRoute(route);
     if (options.captureRequestHeaders.length > 0 && span !== NOOP_SPAN) handle.captureRequestHeaders(wrapper.headers);
   } catch (error) {
