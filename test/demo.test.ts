@@ -66,25 +66,27 @@ describe('npm run demo', () => {
     ];
     expect(
       ok
-        .filter((line) => !/^(redis|pg|amqp):/.test(line.name))
+        .filter((line) => !/^(redis|pg|knex|amqp):/.test(line.name))
         .map(({ depth, name, service }) => ({ depth, name, service })),
     ).toEqual(chain);
     expect(ok.some((line) => line.error)).toBe(false);
 
     expect(
       failed
-        .filter((line) => !/^(redis|pg|amqp):/.test(line.name))
+        .filter((line) => !/^(redis|pg|knex|amqp):/.test(line.name))
         .map(({ depth, name, service }) => ({ depth, name, service })),
     ).toEqual(chain);
     // every span of the failing chain carries the error mark, the client spans included
-    expect(failed.filter((line) => !/^(redis|pg):/.test(line.name)).every((line) => line.error)).toBe(true);
+    expect(failed.filter((line) => !/^(redis|pg|knex):/.test(line.name)).every((line) => line.error)).toBe(true);
     expect(blocks[1]).toContain('http.status_code=500');
 
     // the database, cache and broker spans, where those services answer (CI requires them all)
     if (process.env['OTINST_REQUIRE_SERVICES'] === '1') expect(stdout).not.toContain('does not answer');
     const lines = (name: string) => ok.filter((line) => line.name.startsWith(name));
     if (!stdout.includes('PostgreSQL does not answer')) {
-      expect(lines('pg:SELECT')).toEqual([{ depth: 7, name: 'pg:SELECT', service: 'pricing', error: false }]);
+      // knex over pg: the driver's span is the child of knex's
+      expect(lines('knex:SELECT')).toEqual([{ depth: 7, name: 'knex:SELECT', service: 'pricing', error: false }]);
+      expect(lines('pg:SELECT')).toEqual([{ depth: 8, name: 'pg:SELECT', service: 'pricing', error: false }]);
     }
     if (!stdout.includes('Redis does not answer')) {
       expect(lines('redis:GET')).toEqual([{ depth: 7, name: 'redis:GET', service: 'pricing', error: false }]);

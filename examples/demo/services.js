@@ -43,7 +43,11 @@ async function startPricing(tracer, clients) {
       const sku = Number(request.params.sku);
       if (clients.redis) await clients.redis.get(`otinst-demo:price:${sku}`);
       let price = 9.99;
-      if (clients.pg) price = Number((await clients.pg.query('SELECT $1::int * 0.5 AS price', [sku])).rows[0].price);
+      if (clients.db) {
+        // knex over pg: a knex:SELECT span with the driver's pg:SELECT span under it
+        const rows = await clients.db.select(clients.db.raw('?::int * 0.5 AS price', [sku]));
+        price = Number(rows[0].price);
+      }
       if (sku === 13) throw new Error(`the price feed has no price for sku ${sku}`);
       return { sku, price };
     },
@@ -102,8 +106,13 @@ async function startGateway(tracer, ordersUrl) {
 async function connectClients(available) {
   const clients = {};
   if (available.postgres) {
-    const { Pool } = require('pg');
-    clients.pg = new Pool({ host: '127.0.0.1', user: 'postgres', database: 'test', max: 2 });
+    clients.db = require('knex')({
+      client: 'pg',
+      connection: { host: '127.0.0.1', user: 'postgres', database: 'test' },
+      pool: { min: 0, max: 2 },
+    });
+    // connect now, outside any request: knex's first connection asks the server's version
+    await clients.db.raw('select 1');
   }
   if (available.redis) {
     const { createClient } = require('redis');
@@ -153,7 +162,7 @@ async function startServices(tracers, available) {
       if (clients.channel) await clients.channel.close();
       if (clients.amqp) await clients.amqp.close();
       if (clients.redis) await clients.redis.quit();
-      if (clients.pg) await clients.pg.end();
+      if (clients.db) await clients.db.destroy();
     },
   };
 }
