@@ -17,7 +17,7 @@ import {
   tracerOf,
 } from '../tracer';
 import type { ClientHook } from './hook';
-import { finishWhenSettled, requireBeside } from './redis-common';
+import { requireBeside, settleTraced } from './redis-common';
 import { wrapMethod } from './wrap';
 
 /**
@@ -118,17 +118,8 @@ function startConsumerSpan(channel: unknown, queue: string, message: AmqpMessage
 function consumeTraced(channel: unknown, queue: string, callback: AnyFunction, self: unknown, message: unknown) {
   const span = startConsumerSpan(channel, queue, message as AmqpMessage);
   if (span === null) return callback.call(self, message);
-  let result: unknown;
-  try {
-    result = runWithSpan(span, () => callback.call(self, message));
-  } catch (error) {
-    recordErrorOnSpan(span, error);
-    safeFinish(span);
-    throw error;
-  }
-  // a promise: the message is handled when it settles (finishWhenSettled finishes at once otherwise)
-  finishWhenSettled(result, span);
-  return result;
+  // a promise: the message is handled when it settles
+  return settleTraced(span, () => runWithSpan(span, () => callback.call(self, message)));
 }
 
 /** The consumer callback with a span per message: one wrapper per consume() call, not per message. */

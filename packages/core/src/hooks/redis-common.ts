@@ -93,6 +93,24 @@ export function finishWhenSettled(promise: unknown, span: Span): void {
   }
 }
 
+/**
+ * Runs `call` for a traced operation: a throw is recorded on `span`, which is
+ * finished, and rethrown; a returned promise finishes it when it settles;
+ * anything else finishes it at once.
+ */
+export function settleTraced(span: Span, call: () => unknown): unknown {
+  let result: unknown;
+  try {
+    result = call();
+  } catch (error) {
+    recordErrorOnSpan(span, error);
+    safeFinish(span);
+    throw error;
+  }
+  finishWhenSettled(result, span);
+  return result;
+}
+
 const kSpan = Symbol('otinst.channelSpan');
 
 /** A `TracingChannel` payload: the library's own fields, the error Node adds, and our span. */

@@ -3,15 +3,14 @@ import { startClientSpan, wouldTrace } from '../client/span';
 import { bind } from '../context';
 import { debug, safeExecute } from '../safe';
 import { DB_STATEMENT } from '../tags';
-import { recordErrorOnSpan, safeFinish } from '../tracer';
 import type { ClientHook } from './hook';
 import {
   BATCH_SIZE,
   type ChannelContext,
-  finishWhenSettled,
   redisStatement,
   redisTags,
   requireBeside,
+  settleTraced,
   subscribeSpans,
 } from './redis-common';
 import { wrapMethod } from './wrap';
@@ -130,16 +129,7 @@ function wrap(target: Prototype, name: string, makeWrapper: (original: AnyFuncti
 /** Calls `original`; when there is a span, finishes it when the returned promise settles. */
 function callTraced(span: Span | null, original: AnyFunction, self: unknown, args: unknown[]): unknown {
   if (span === null) return original.apply(self, args);
-  let result: unknown;
-  try {
-    result = original.apply(self, args);
-  } catch (error) {
-    recordErrorOnSpan(span, error);
-    safeFinish(span);
-    throw error;
-  }
-  finishWhenSettled(result, span);
-  return result;
+  return settleTraced(span, () => original.apply(self, args));
 }
 
 /** Remembers the database a client selected, once the SELECT (or a MULTI holding one) succeeded. */
