@@ -1,11 +1,9 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcessByStdio } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, statSync } from 'node:fs';
 import http from 'node:http';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { join } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import amqp from 'amqplib';
@@ -14,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tracingMiddleware } from '@otinst/express';
 import { RecordingTracer } from '@otinst/recorder';
 import type { RecordedSpan } from '@otinst/recorder';
+import { assertBuilt } from '../support/build';
 import { serviceAvailable } from '../support/services';
 
 /**
@@ -29,31 +28,6 @@ const up = await serviceAvailable('rabbitmq');
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const FIXTURE = fileURLToPath(new URL('./fixtures/service-b.cjs', import.meta.url));
 const BROKER = 'amqp://guest:guest@127.0.0.1:5672';
-
-/**
- * B runs `packages/*\/dist`: fail clearly when a package it loads is not
- * built, or when a source changed after its last build (`tsc -b` leaves an
- * output whose content did not change untouched, but always refreshes the
- * project's tsbuildinfo).
- */
-function assertBuilt(): void {
-  for (const name of ['core', 'recorder', 'koa']) {
-    const pkg = join(ROOT, 'packages', name);
-    const buildInfo = join(pkg, 'tsconfig.tsbuildinfo');
-    if (!existsSync(join(pkg, 'dist', 'index.js')) || !existsSync(buildInfo)) {
-      throw new Error(`service B runs the built packages: packages/${name}/dist is missing, run npx tsc -b`);
-    }
-    const builtAt = statSync(buildInfo).mtimeMs;
-    for (const file of readdirSync(join(pkg, 'src'), { recursive: true, encoding: 'utf8' })) {
-      if (!file.endsWith('.ts') || file.endsWith('.test.ts')) continue;
-      if (statSync(join(pkg, 'src', file)).mtimeMs > builtAt) {
-        throw new Error(
-          `service B runs the built packages: packages/${name}/src/${file} changed since, run npx tsc -b`,
-        );
-      }
-    }
-  }
-}
 
 type Child = ChildProcessByStdio<Writable, Readable, Readable>;
 
@@ -107,7 +81,7 @@ describe.skipIf(!up)('service A publishes to RabbitMQ and calls service B (anoth
   let urlA: string;
 
   beforeAll(async () => {
-    assertBuilt();
+    assertBuilt(['core', 'recorder', 'koa'], 'service B');
     connection = await amqp.connect(BROKER);
     channel = await connection.createChannel();
     // declared before B consumes, so a message published first waits in the queue

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { statSync } from 'node:fs';
+import { assertBuilt } from '../../../../test/support/build';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
@@ -12,25 +12,6 @@ import { describe, expect, it } from 'vitest';
  */
 const root = fileURLToPath(new URL('../../../../', import.meta.url));
 const run = promisify(execFile);
-
-/** Fails clearly instead of testing yesterday's code. */
-function assertBuildIsCurrent(): void {
-  for (const [source, built] of [
-    ['packages/core/src/hooks/http.ts', 'packages/core/dist/hooks/http.js'],
-    ['packages/core/src/client/http.ts', 'packages/core/dist/client/http.js'],
-    ['packages/recorder/src/tracer.ts', 'packages/recorder/dist/tracer.js'],
-  ] as const) {
-    let builtAt: number;
-    try {
-      builtAt = statSync(root + built).mtimeMs;
-    } catch {
-      throw new Error(`${built} is missing: run \`npx tsc -b\` (npm test does) before this test`);
-    }
-    if (builtAt < statSync(root + source).mtimeMs) {
-      throw new Error(`${built} is older than ${source}: run \`npx tsc -b\` (npm test does) before this test`);
-    }
-  }
-}
 
 interface FixtureSpan {
   operationName: string;
@@ -47,7 +28,7 @@ interface FixtureResult {
 }
 
 async function runFixture(name: string): Promise<FixtureResult> {
-  assertBuildIsCurrent();
+  assertBuilt(['core', 'recorder'], 'the ESM fixture');
   const { stdout } = await run(process.execPath, [`test/esm/${name}`], { cwd: root, timeout: 15_000 });
   return JSON.parse(stdout.trim().split('\n').at(-1)!) as FixtureResult;
 }
