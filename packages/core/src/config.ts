@@ -1,8 +1,23 @@
+import type { Tracer } from 'opentracing';
+
 /**
- * Header settings shared by the server middleware and the HTTP client hooks
+ * Process-wide settings shared by the server middleware and the client hooks
  * (the Python original's `CONFIG`).
  */
 export interface InstrumentationConfig {
+  /**
+   * The tracer for every span started outside an active span (consumer spans,
+   * local spans, hooks without a parent). An adapter given a tracer sets it
+   * when it is created, unless one was configured already.
+   * @default undefined: `opentracing.globalTracer()`, looked up per span
+   */
+  tracer: Tracer | undefined;
+  /** Client hooks create a span only when a span is active. @default true */
+  requireParentSpan: boolean;
+  /** Record SQL parameter values as `db.params`. @default false */
+  captureParameters: boolean;
+  /** Keep string and number literals in `db.statement` (otherwise each becomes `?`). @default false */
+  captureSqlLiterals: boolean;
   /** Incoming headers naming the calling service, tagged `peer.service` on server spans. First match wins. @default [] (the Python original's default) */
   callerNameHeaders: readonly string[];
   /** Outgoing headers naming the called service, tagged `peer.service` on client spans. @default [] */
@@ -12,6 +27,10 @@ export interface InstrumentationConfig {
 }
 
 const DEFAULTS: InstrumentationConfig = Object.freeze({
+  tracer: undefined,
+  requireParentSpan: true,
+  captureParameters: false,
+  captureSqlLiterals: false,
   callerNameHeaders: Object.freeze([]),
   calleeNameHeaders: Object.freeze([]),
   calleeEndpointHeaders: Object.freeze([]),
@@ -19,7 +38,10 @@ const DEFAULTS: InstrumentationConfig = Object.freeze({
 
 let current: InstrumentationConfig = DEFAULTS;
 
-function normaliseList(name: keyof InstrumentationConfig, value: unknown): readonly string[] {
+type HeaderListKey = 'callerNameHeaders' | 'calleeNameHeaders' | 'calleeEndpointHeaders';
+type FlagKey = 'requireParentSpan' | 'captureParameters' | 'captureSqlLiterals';
+
+function normaliseList(name: HeaderListKey, value: unknown): readonly string[] {
   if (typeof value === 'string') value = [value];
   if (!Array.isArray(value) || value.some((item) => typeof item !== 'string' || item === '')) {
     throw new TypeError(`@otinst/core: configure(): ${name} must be an array of header names`);
@@ -44,6 +66,19 @@ export function configure(settings: Partial<InstrumentationConfig>): void {
   const next: InstrumentationConfig = { ...current };
   for (const key of ['callerNameHeaders', 'calleeNameHeaders', 'calleeEndpointHeaders'] as const) {
     if (settings[key] !== undefined) next[key] = normaliseList(key, settings[key]);
+  }
+  for (const key of ['requireParentSpan', 'captureParameters', 'captureSqlLiterals'] as const satisfies FlagKey[]) {
+    const value = settings[key];
+    if (value === undefined) continue;
+    if (typeof value !== 'boolean') throw new TypeError(`@otinst/core: configure(): ${key} must be true or false`);
+    next[key] = value;
+  }
+  if (settings.tracer !== undefined) {
+    const tracer = settings.tracer as Partial<Tracer> | null;
+    if (tracer !== null && (typeof tracer !== 'object' || typeof tracer.startSpan !== 'function')) {
+      throw new TypeError('@otinst/core: configure(): tracer must be an OpenTracing Tracer');
+    }
+    next.tracer = (tracer as Tracer | null) ?? undefined;
   }
   current = Object.freeze(next);
 }

@@ -71,3 +71,22 @@ export function safeExecute<T>(what: string, fn: () => T, fallback?: T): T | und
     return fallback;
   }
 }
+
+/** Warning codes already emitted in this process. */
+const warned = new Set<string>();
+
+/**
+ * A set-up mistake that makes otinst record nothing: said once per process,
+ * on the debug logger and as a process warning with `code` (`OTINST_...`),
+ * so that it shows without `OTINST_DEBUG`.
+ */
+export function warnOnce(code: string, message: string): void {
+  if (warned.has(code)) return;
+  warned.add(code);
+  debug(message);
+  try {
+    process.emitWarning(message, { code });
+  } catch {
+    // a warning listener that throws is not the app's problem
+  }
+}
