@@ -14,20 +14,37 @@ afterEach(() => {
 
 describe('configure()', () => {
   it('starts empty, lower-cases names, keeps unset fields, and resetConfig restores the defaults', () => {
-    expect(getConfig()).toEqual({ callerNameHeaders: [], calleeNameHeaders: [], calleeEndpointHeaders: [] });
+    const defaults = {
+      tracer: undefined,
+      requireParentSpan: true,
+      captureParameters: false,
+      captureSqlLiterals: false,
+      callerNameHeaders: [],
+      calleeNameHeaders: [],
+      calleeEndpointHeaders: [],
+    };
+    expect(getConfig()).toEqual(defaults);
     configure({ callerNameHeaders: ['X-Caller', 'X-Service-Name'] });
     configure({ calleeNameHeaders: ['X-Target'] });
     expect(getConfig()).toEqual({
+      ...defaults,
       callerNameHeaders: ['x-caller', 'x-service-name'],
       calleeNameHeaders: ['x-target'],
-      calleeEndpointHeaders: [],
     });
     configure({ calleeEndpointHeaders: 'X-Endpoint' as never });
     expect(getConfig().calleeEndpointHeaders).toEqual(['x-endpoint']);
     configure({});
     expect(getConfig().callerNameHeaders).toEqual(['x-caller', 'x-service-name']);
+    configure({ captureSqlLiterals: true, requireParentSpan: false });
+    expect(getConfig()).toMatchObject({ captureSqlLiterals: true, requireParentSpan: false, captureParameters: false });
+    expect(() => configure({ captureSqlLiterals: 'yes' as never })).toThrow(
+      '@otinst/core: configure(): captureSqlLiterals must be true or false',
+    );
+    expect(() => configure({ tracer: {} as never })).toThrow(
+      '@otinst/core: configure(): tracer must be an OpenTracing Tracer',
+    );
     resetConfig();
-    expect(getConfig().callerNameHeaders).toEqual([]);
+    expect(getConfig()).toEqual(defaults);
   });
 
   it('the settings are frozen: changing them goes through configure()', () => {
