@@ -6,13 +6,13 @@
  * else is forgiven: a wrong export name, a wrong argument, a wrong option
  * fails the test.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { join, relative, resolve } from 'node:path';
+import { join } from 'node:path';
 import ts from 'typescript';
 import { afterAll, describe, expect, it } from 'vitest';
+import { markdownFiles, ROOT, snippetsOf, type DocSnippet } from './support/snippets';
 
-const ROOT = resolve(__dirname, '..');
 const requireFromRoot = createRequire(join(ROOT, 'package.json'));
 
 function installed(name: string): boolean {
@@ -25,24 +25,6 @@ function installed(name: string): boolean {
 }
 const WORK = join(ROOT, 'test', '.snippets');
 
-function markdownFiles(): string[] {
-  const files = ['README.md'].map((file) => join(ROOT, file));
-  const walk = (dir: string) => {
-    if (!existsSync(dir)) return;
-    for (const entry of readdirSync(dir)) {
-      if (entry === 'node_modules' || entry === 'dist' || (entry === 'api' && dir === join(ROOT, 'docs'))) continue;
-      const path = join(dir, entry);
-      if (statSync(path).isDirectory()) walk(path);
-      else if (entry.endsWith('.md')) files.push(path);
-    }
-  };
-  walk(join(ROOT, 'docs'));
-  walk(join(ROOT, 'examples'));
-  for (const name of ['core', 'recorder', 'express', 'koa', 'fastify', 'hapi'])
-    files.push(join(ROOT, 'packages', name, 'README.md'));
-  return files.filter((file) => existsSync(file));
-}
-
 interface Snippet {
   source: string;
   index: number;
@@ -50,18 +32,11 @@ interface Snippet {
   code: string;
 }
 
-function snippetsOf(file: string): Snippet[] {
-  const markdown = readFileSync(file, 'utf8');
-  return [...markdown.matchAll(/```(js|javascript|ts|typescript|mjs|cjs)\n([\s\S]*?)```/g)].map((match, index) => {
-    const lang = match[1]!;
-    const code = match[2]!;
-    const commonJs = /\brequire\(/.test(code) && !/^\s*import\s/m.test(code);
-    const ext = commonJs ? '.cjs' : lang.startsWith('t') ? '.mts' : '.mjs';
-    const name = `${relative(ROOT, file).replace(/[^a-z0-9]+/gi, '_')}_${index}${ext}`;
-    // CommonJS has no top-level await: such a snippet runs inside an async function
-    const body = commonJs && /\bawait\b/.test(code) ? `(async () => {\n${code}\n})();\n` : code;
-    return { source: relative(ROOT, file), index, file: join(WORK, name), code: `export {};\n${body}` };
-  });
+function toFile(snippet: DocSnippet): Snippet {
+  const { commonJs, lang, code, source, index } = snippet;
+  const ext = commonJs ? '.cjs' : lang.startsWith('t') ? '.mts' : '.mjs';
+  const name = `${source.replace(/[^a-z0-9]+/gi, '_')}_${index}${ext}`;
+  return { source, index, file: join(WORK, name), code: `export {};\n${code}` };
 }
 
 const OPTIONS: ts.CompilerOptions = {
@@ -157,7 +132,7 @@ describe('documentation snippets typecheck against the published declarations', 
   mkdirSync(WORK, { recursive: true });
   afterAll(() => rmSync(WORK, { recursive: true, force: true }));
 
-  const snippets = markdownFiles().flatMap(snippetsOf);
+  const snippets = markdownFiles().flatMap(snippetsOf).map(toFile);
 
   it('finds the snippets', () => {
     expect(snippets.length).toBeGreaterThan(30);
