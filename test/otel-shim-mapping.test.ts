@@ -5,7 +5,6 @@
  * helper's code taken from the Markdown, so the page cannot drift from what
  * users get.
  */
-import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { join } from 'node:path';
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api';
