@@ -7,6 +7,12 @@ export interface FormatTraceOptions {
   barWidth?: number;
   /** ANSI colours (red errors, dim details). @default false */
   color?: boolean;
+  /**
+   * After the name of a client HTTP span, where the request went (`GET → users.internal:8080`), from
+   * `peer.hostname`/`peer.ipv4`/`peer.ipv6` and `peer.port`, else the host of `http.url`. The
+   * operation name itself stays the low-cardinality `GET`. @default true
+   */
+  target?: boolean;
 }
 
 const DEFAULT_TAGS = ['http.status_code', 'db.statement', 'message_bus.destination'];
@@ -14,6 +20,22 @@ const DEFAULT_TAGS = ['http.status_code', 'db.statement', 'message_bus.destinati
 function shorten(value: unknown, max = 60): string {
   const text = typeof value === 'string' ? value : JSON.stringify(value);
   return text.length > max ? `${text.slice(0, max - 1)}…` : text;
+}
+
+/** `host:port` of a client HTTP span's target, or undefined for any other span. */
+function targetOf(tags: Readonly<Record<string, unknown>>): string | undefined {
+  if (tags['span.kind'] !== 'client' || (tags['http.url'] === undefined && tags['http.method'] === undefined))
+    return undefined;
+  const ipv6 = tags['peer.ipv6'];
+  const host = tags['peer.hostname'] ?? tags['peer.ipv4'] ?? (ipv6 === undefined ? undefined : `[${String(ipv6)}]`);
+  if (host !== undefined)
+    return tags['peer.port'] === undefined ? String(host) : `${String(host)}:${String(tags['peer.port'])}`;
+  if (typeof tags['http.url'] !== 'string') return undefined;
+  try {
+    return new URL(tags['http.url']).host || undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function formatDuration(ms: number): string {
@@ -39,6 +61,7 @@ export function formatTrace(spans: readonly RecordedSpan[], options: FormatTrace
   if (spans.length === 0) return '(no spans)';
   const showTags = options.tags ?? DEFAULT_TAGS;
   const barWidth = options.barWidth ?? 24;
+  const showTarget = options.target ?? true;
   const paint = (code: string, text: string) => (options.color === true ? `\u001b[${code}m${text}\u001b[0m` : text);
   const ids = new Set(spans.map((span) => span.spanId));
   const children = new Map<string | undefined, RecordedSpan[]>();
@@ -73,7 +96,9 @@ export function formatTrace(spans: readonly RecordedSpan[], options: FormatTrace
       .filter((tag) => span.tags[tag] !== undefined)
       .map((tag) => `${tag}=${shorten(span.tags[tag])}`)
       .join(' ');
-    const name = error ? paint('31', `${span.operationName} ✖ error`) : span.operationName;
+    const target = showTarget ? targetOf(span.tags) : undefined;
+    const label = target === undefined ? span.operationName : `${span.operationName} → ${target}`;
+    const name = error ? paint('31', `${label} ✖ error`) : label;
     lines.push(
       `${bar(span)}${prefix}${branch}${name}  ${paint('2', `[${span.service}] ${formatDuration(span.durationMs)}`)}` +
         (details === '' ? '' : `  ${paint('2', details)}`),

@@ -123,4 +123,45 @@ describe('formatTrace', () => {
   it('no spans', () => {
     expect(formatTrace([])).toBe('(no spans)');
   });
+  // the demo printed a column of bare `GET`s: which service did each call go to?
+  it('client HTTP spans show their target host after the (unchanged) operation name', () => {
+    const tracer = new RecordingTracer({ serviceName: 'api' });
+    const root = tracer.startSpan('GET /orders/:id', {
+      startTime: 0,
+      tags: { 'span.kind': 'server', 'peer.port': 5555 },
+    });
+    const client = (tags: Record<string, unknown>, at: number) =>
+      tracer
+        .startSpan('GET', {
+          childOf: root,
+          startTime: at,
+          tags: { 'span.kind': 'client', 'http.method': 'GET', ...tags },
+        })
+        .finish(at + 1);
+    client({ 'peer.hostname': 'users.internal', 'peer.port': 8080, 'http.url': 'http://users.internal:8080/x' }, 1);
+    client({ 'peer.ipv4': '127.0.0.1', 'peer.port': 4001 }, 2);
+    client({ 'peer.ipv6': '::1', 'peer.port': 4002 }, 3);
+    client({ 'http.url': 'https://api.example/users?id=7' }, 4);
+    client({ 'peer.hostname': 'cache.internal', error: true }, 5);
+    tracer
+      .startSpan('pg:SELECT', { childOf: root, startTime: 6, tags: { 'span.kind': 'client', 'peer.hostname': 'db' } })
+      .finish(7);
+    root.finish(10);
+    const names = (options: { target?: boolean }) =>
+      formatTrace(tracer.spans(), { barWidth: 0, tags: [], ...options })
+        .split('\n')
+        .slice(1)
+        .map((line) => line.replace(/ {2}\[api\].*$/, ''));
+    expect(names({})).toEqual([
+      'GET /orders/:id',
+      '├─ GET → users.internal:8080',
+      '├─ GET → 127.0.0.1:4001',
+      '├─ GET → [::1]:4002',
+      '├─ GET → api.example',
+      '├─ GET → cache.internal ✖ error',
+      '└─ pg:SELECT',
+    ]);
+    expect(names({ target: false }).slice(1, 3)).toEqual(['├─ GET', '├─ GET']);
+    expect(tracer.spans().map((span) => span.operationName)).toContain('GET');
+  });
 });
