@@ -1,9 +1,15 @@
-import { W3CTraceContextPropagator } from '@opentelemetry/core';
-import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
-import { TracerShim } from '@opentelemetry/shim-opentracing';
-import { RecordingTracer } from '@otinst/recorder';
+import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import type { RecordingTracer } from '@otinst/recorder';
 import jaeger from 'jaeger-client';
 import type { Tracer } from 'opentracing';
+import {
+  jaegerTracer as makeJaegerTracer,
+  jaegerSpanRecord,
+  otelShimTracer,
+  otelSpanRecord,
+  recordingTracer,
+  type SpanRecord,
+} from './tracer-factory.cjs';
 
 /** A finished span, in the same shape whichever tracer recorded it. */
 export interface FinishedSpan {
@@ -26,8 +32,17 @@ export interface TracerUnderTest {
   reset(): void;
 }
 
+const shape = ({ operationName, traceId, spanId, parentId, tags, logs }: SpanRecord): FinishedSpan => ({
+  operationName,
+  traceId,
+  spanId,
+  parentId,
+  tags,
+  logs: logs.map((log) => log.fields),
+});
+
 export function recorderTracer(serviceName = 'test'): TracerUnderTest & { tracer: RecordingTracer } {
-  const tracer = new RecordingTracer({ serviceName });
+  const tracer = recordingTracer({ serviceName });
   return {
     name: 'recorder',
     tracer,
@@ -45,67 +60,32 @@ export function recorderTracer(serviceName = 'test'): TracerUnderTest & { tracer
   };
 }
 
-interface JaegerSpan {
-  operationName: string;
-  context(): { traceIdStr: string; spanIdStr: string; parentIdStr: string | null | undefined };
-  _tags: { key: string; value: unknown }[];
-  _logs: { timestamp: number; fields: { key: string; value: unknown }[] }[];
-}
-
 export function jaegerTracer(serviceName = 'test'): TracerUnderTest {
   const reporter = new jaeger.InMemoryReporter();
-  const tracer = jaeger.initTracer(
-    { serviceName, sampler: { type: 'const', param: 1 } },
-    { reporter, logger: { info() {}, error() {} } },
-  ) as unknown as Tracer;
-  const pad = (id: string) => id.padStart(16, '0');
+  const tracer = makeJaegerTracer({ serviceName, reporter });
   return {
     name: 'jaeger',
     tracer,
     // jaeger-client speaks uber-trace-id, not W3C: trace:span:parent:flags (64-bit ids here)
     parentHeaders: (traceId, spanId) => ({ 'uber-trace-id': `${traceId.slice(-16)}:${spanId}:0:1` }),
-    spans: () =>
-      (reporter.spans as unknown as JaegerSpan[]).map((span) => {
-        const context = span.context();
-        return {
-          operationName: span.operationName,
-          traceId: pad(context.traceIdStr),
-          spanId: pad(context.spanIdStr),
-          parentId: context.parentIdStr ? pad(context.parentIdStr) : undefined,
-          tags: Object.fromEntries(span._tags.map(({ key, value }) => [key, value])),
-          logs: span._logs.map((log) => Object.fromEntries(log.fields.map(({ key, value }) => [key, value]))),
-        };
-      }),
+    spans: () => reporter.spans.map((span) => shape(jaegerSpanRecord(span))),
     reset: () => reporter.clear(),
   };
 }
 
-export function otelTracer(): TracerUnderTest {
+export function otelTracer(serviceName = 'test'): TracerUnderTest {
   const exporter = new InMemorySpanExporter();
-  const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
-  const propagator = new W3CTraceContextPropagator();
-  const tracer = new TracerShim(provider.getTracer('otinst-test'), {
-    textMapPropagator: propagator,
-    httpHeadersPropagator: propagator,
-  }) as unknown as Tracer;
+  const { tracer } = otelShimTracer({
+    serviceName,
+    spanProcessors: [new SimpleSpanProcessor(exporter)],
+    instrumentation: 'otinst-test',
+  });
   return {
     name: 'otel',
     tracer,
     parentHeaders: (traceId, spanId) => ({ traceparent: `00-${traceId}-${spanId}-01` }),
-    spans: () =>
-      exporter.getFinishedSpans().map((span) => {
-        const tags: Record<string, unknown> = { ...span.attributes };
-        // the shim maps the OpenTracing error tag to the span status (2 = ERROR)
-        if (span.status.code === 2) tags['error'] = true;
-        return {
-          operationName: span.name,
-          traceId: span.spanContext().traceId,
-          spanId: span.spanContext().spanId,
-          parentId: span.parentSpanContext?.spanId,
-          tags,
-          logs: span.events.map((event) => ({ event: event.name, ...event.attributes })),
-        };
-      }),
+    // the shim maps the OpenTracing error tag to the span status; otelSpanRecord maps it back
+    spans: () => exporter.getFinishedSpans().map((span) => shape(otelSpanRecord(span))),
     reset: () => exporter.reset(),
   };
 }
