@@ -24,6 +24,7 @@ import express from 'express';
 import type { Tracer } from 'opentracing';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ROOT, snippetsOf } from './support/snippets';
+import { withSpanKinds } from './support/tracer-factory.cjs';
 
 /** `withSpanKinds` as docs/tracers.md defines it (from `const KINDS` to the end of the function). */
 function withSpanKindsFromDocs(): (exporter: SpanExporter) => SpanExporter {
@@ -117,40 +118,46 @@ describe('the OpenTelemetry shim, as docs/tracers.md describes it', () => {
     ]);
   });
 
-  it('withSpanKinds exports server and client spans with their kinds; status, events and names as the table says', async () => {
-    const { finished, named } = await run(withSpanKindsFromDocs());
-    expect(finished).toHaveLength(4);
-    const health = named('GET /health', 'server');
-    const order = named('GET /order', 'server');
-    const client = named('GET', 'client');
-    const price = named('GET /price', 'server');
+  it.each([
+    ['docs/tracers.md', withSpanKindsFromDocs],
+    ['test/support/tracer-factory.cjs (the demo)', () => withSpanKinds],
+  ])(
+    'withSpanKinds of %s exports spans with their kinds; status, events and names as the table says',
+    async (_, helper) => {
+      const { finished, named } = await run(helper());
+      expect(finished).toHaveLength(4);
+      const health = named('GET /health', 'server');
+      const order = named('GET /order', 'server');
+      const client = named('GET', 'client');
+      const price = named('GET /price', 'server');
 
-    expect([health.kind, order.kind, client.kind, price.kind]).toEqual([
-      SpanKind.SERVER,
-      SpanKind.SERVER,
-      SpanKind.CLIENT,
-      SpanKind.SERVER,
-    ]);
-    // the resource names the service (without it: unknown_service:node)
-    expect(new Set(finished.map((span) => span.resource.attributes['service.name']))).toEqual(new Set(['users']));
-    // one trace: order → client call → price, propagated as traceparent
-    expect(client.parentSpanContext?.spanId).toBe(order.spanContext().spanId);
-    expect(price.parentSpanContext?.spanId).toBe(client.spanContext().spanId);
-    expect(price.spanContext().traceId).toBe(order.spanContext().traceId);
+      expect([health.kind, order.kind, client.kind, price.kind]).toEqual([
+        SpanKind.SERVER,
+        SpanKind.SERVER,
+        SpanKind.CLIENT,
+        SpanKind.SERVER,
+      ]);
+      // the resource names the service (without it: unknown_service:node)
+      expect(new Set(finished.map((span) => span.resource.attributes['service.name']))).toEqual(new Set(['users']));
+      // one trace: order → client call → price, propagated as traceparent
+      expect(client.parentSpanContext?.spanId).toBe(order.spanContext().spanId);
+      expect(price.parentSpanContext?.spanId).toBe(client.spanContext().spanId);
+      expect(price.spanContext().traceId).toBe(order.spanContext().traceId);
 
-    // error=true → ERROR; success → UNSET
-    expect(health.status.code).toBe(SpanStatusCode.UNSET);
-    expect([order.status.code, client.status.code, price.status.code]).toEqual([
-      SpanStatusCode.ERROR,
-      SpanStatusCode.ERROR,
-      SpanStatusCode.ERROR,
-    ]);
-    expect(price.attributes['error']).toBeUndefined();
-    // the error log becomes an exception event
-    expect(price.events.map((event) => event.name)).toEqual(['exception']);
-    expect(price.events[0]!.attributes).toMatchObject({ 'exception.type': 'Error', 'exception.message': 'no price' });
-    // tags keep their OpenTracing names
-    expect(price.attributes).toMatchObject({ 'http.method': 'GET', 'http.status_code': 500, component: 'express' });
-    expect(price.attributes['http.request.method']).toBeUndefined();
-  });
+      // error=true → ERROR; success → UNSET
+      expect(health.status.code).toBe(SpanStatusCode.UNSET);
+      expect([order.status.code, client.status.code, price.status.code]).toEqual([
+        SpanStatusCode.ERROR,
+        SpanStatusCode.ERROR,
+        SpanStatusCode.ERROR,
+      ]);
+      expect(price.attributes['error']).toBeUndefined();
+      // the error log becomes an exception event
+      expect(price.events.map((event) => event.name)).toEqual(['exception']);
+      expect(price.events[0]!.attributes).toMatchObject({ 'exception.type': 'Error', 'exception.message': 'no price' });
+      // tags keep their OpenTracing names
+      expect(price.attributes).toMatchObject({ 'http.method': 'GET', 'http.status_code': 500, component: 'express' });
+      expect(price.attributes['http.request.method']).toBeUndefined();
+    },
+  );
 });

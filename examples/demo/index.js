@@ -68,6 +68,10 @@ async function main() {
     ['GET', '/health', 'the health check, ignored: no trace'],
   ];
   console.log(`\notinst demo — tracer: ${args.tracer}\n`);
+  console.log(`  ${'service'.padEnd(13)}${'framework'.padEnd(18)}address`);
+  for (const { name, framework, url } of services.services)
+    console.log(`  ${name.padEnd(13)}${framework.padEnd(18)}${url.replace('http://', '')}`);
+  console.log('');
   for (const [method, path, what] of requests) {
     const response = await fetch(gateway + path, { method });
     await response.arrayBuffer();
@@ -87,7 +91,8 @@ async function main() {
   }
   await services.close();
   await tracers.close();
-  if (tracers.closingNote) console.log(tracers.closingNote);
+  const note = tracers.closingNote();
+  if (note !== undefined) console.log(note);
 }
 
 main().then(

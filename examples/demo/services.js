@@ -9,7 +9,7 @@ const Koa = require('koa');
 const Router = require('@koa/router');
 const Fastify = require('fastify');
 const Hapi = require('@hapi/hapi');
-const { getCurrentSpan, hookSettings } = require('@otinst/core');
+const core = require('@otinst/core');
 const { tracingMiddleware: expressTracing } = require('@otinst/express');
 const { tracingMiddleware: koaTracing } = require('@otinst/koa');
 const { tracingPlugin: fastifyTracing } = require('@otinst/fastify');
@@ -130,6 +130,12 @@ async function connectClients(available) {
 }
 
 async function startServices(tracers, available) {
+  // Spans made outside any request (the RabbitMQ consumer's) go to the configured tracer. Set it
+  // before the adapters are created: the first adapter given a tracer would otherwise become it.
+  const consumerTracer = tracers.forService('order-events');
+  core.configure({ tracer: consumerTracer });
+  // TODO(merge): drop once configure({ tracer }) is the hooks' tracer (the core branch retires hookSettings)
+  if (core.hookSettings !== undefined) core.hookSettings.tracer = consumerTracer;
   const clients = await connectClients(available);
   const pricing = await startPricing(tracers.forService('pricing'), clients);
   const inventory = await startInventory(tracers.forService('inventory'), pricing.url);
@@ -138,17 +144,23 @@ async function startServices(tracers, available) {
 
   let consumed = 0;
   if (clients.channel) {
-    // a consumer runs outside any request: its spans use the hooks' tracer
-    hookSettings.tracer = tracers.forService('order-events');
     // the consumer span (amqp:consume) continues the trace of the request that published
     await clients.channel.consume(QUEUE, (message) => {
-      getCurrentSpan()?.setTag('order.viewed', JSON.parse(message.content.toString()).viewed);
+      core.getCurrentSpan()?.setTag('order.viewed', JSON.parse(message.content.toString()).viewed);
       clients.channel.ack(message);
       consumed++;
     });
   }
   return {
     gatewayUrl: gateway.url,
+    /** Which service runs which framework, where. */
+    services: [
+      { name: 'gateway', framework: 'express', url: gateway.url },
+      { name: 'orders', framework: 'koa', url: orders.url },
+      { name: 'inventory', framework: 'fastify', url: inventory.url },
+      { name: 'pricing', framework: 'hapi', url: pricing.url },
+      ...(clients.channel ? [{ name: 'order-events', framework: 'amqplib consumer', url: `queue ${QUEUE}` }] : []),
+    ],
     /** Waits until the broker delivered what the requests published. */
     async settle() {
       for (let i = 0; i < 50 && clients.channel && consumed < 1; i++) await new Promise((r) => setTimeout(r, 20));

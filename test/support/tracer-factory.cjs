@@ -56,6 +56,30 @@ function otelShimTracer({ serviceName = 'otinst', spanProcessors = [], instrumen
   return { tracer, provider };
 }
 
+/**
+ * Wraps an OpenTelemetry span exporter: each span goes out with the kind its
+ * OpenTracing `span.kind` tag names (the shim starts every span as INTERNAL).
+ * The same helper as in docs/tracers.md.
+ */
+function withSpanKinds(exporter) {
+  const { SpanKind } = require('@opentelemetry/api');
+  const kinds = {
+    server: SpanKind.SERVER,
+    client: SpanKind.CLIENT,
+    producer: SpanKind.PRODUCER,
+    consumer: SpanKind.CONSUMER,
+  };
+  const withKind = (span) => {
+    const kind = kinds[span.attributes['span.kind']];
+    return kind === undefined ? span : Object.create(span, { kind: { value: kind, enumerable: true } });
+  };
+  return {
+    export: (spans, done) => exporter.export(spans.map(withKind), done),
+    shutdown: () => exporter.shutdown(),
+    forceFlush: () => exporter.forceFlush?.() ?? Promise.resolve(),
+  };
+}
+
 const pad = (id) => id.padStart(16, '0');
 
 /** A span jaeger-client finished (as its reporters get it), in the recorder's shape. */
@@ -105,4 +129,4 @@ function otelSpanRecord(span, service = String(span.resource.attributes['service
   };
 }
 
-module.exports = { recordingTracer, jaegerTracer, otelShimTracer, jaegerSpanRecord, otelSpanRecord };
+module.exports = { recordingTracer, jaegerTracer, otelShimTracer, withSpanKinds, jaegerSpanRecord, otelSpanRecord };

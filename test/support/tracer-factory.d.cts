@@ -1,5 +1,5 @@
 import type { RecordingTracer, SpanStore } from '@otinst/recorder';
-import type { BasicTracerProvider, ReadableSpan, SpanProcessor } from '@opentelemetry/sdk-trace-base';
+import type { BasicTracerProvider, ReadableSpan, SpanExporter, SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import type { Tracer } from 'opentracing';
 
 /** A finished span of any of the three tracers, in the recorder's shape. */
@@ -28,5 +28,6 @@ export function otelShimTracer(options?: {
   spanProcessors?: SpanProcessor[];
   instrumentation?: string;
 }): { tracer: Tracer; provider: BasicTracerProvider };
+export function withSpanKinds(exporter: SpanExporter): SpanExporter;
 export function jaegerSpanRecord(span: unknown, service?: string): SpanRecord;
 export function otelSpanRecord(span: ReadableSpan, service?: string): SpanRecord;
