@@ -1,4 +1,5 @@
 import type { Span, Tracer } from 'opentracing';
+import { nameList } from './config';
 import { installAllPatches, installPatches, isHookName } from './hooks/registry';
 import type { HookName, OperationNameInfo, TracingOptions } from './types';
 
@@ -50,11 +51,7 @@ function isTracer(value: unknown): value is Tracer {
 }
 
 function headerList(packageName: string, name: string, value: unknown): readonly string[] {
-  if (value === undefined) return [];
-  if (!Array.isArray(value) || value.some((item) => typeof item !== 'string' || item === '')) {
-    fail(packageName, `${name} must be an array of header names`);
-  }
-  return Object.freeze([...new Set(value.map((item: string) => item.toLowerCase()))]);
+  return value === undefined ? [] : nameList(`${packageName}: ${name}`, value);
 }
 
 function optionalFunction<T>(packageName: string, name: string, value: unknown): T | undefined {

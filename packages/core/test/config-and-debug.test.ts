@@ -22,6 +22,8 @@ describe('configure()', () => {
       callerNameHeaders: [],
       calleeNameHeaders: [],
       calleeEndpointHeaders: [],
+      sensitiveQueryParameters: [],
+      dropQueryString: false,
     };
     expect(getConfig()).toEqual(defaults);
     configure({ callerNameHeaders: ['X-Caller', 'X-Service-Name'] });
@@ -31,7 +33,11 @@ describe('configure()', () => {
       callerNameHeaders: ['x-caller', 'x-service-name'],
       calleeNameHeaders: ['x-target'],
     });
-    configure({ calleeEndpointHeaders: 'X-Endpoint' as never });
+    // one validator for configure() and the adapters' header options: an array, never a bare string
+    expect(() => configure({ calleeEndpointHeaders: 'X-Endpoint' as never })).toThrow(
+      '@otinst/core: configure(): calleeEndpointHeaders must be an array of header names',
+    );
+    configure({ calleeEndpointHeaders: ['X-Endpoint', 'x-endpoint'] });
     expect(getConfig().calleeEndpointHeaders).toEqual(['x-endpoint']);
     configure({});
     expect(getConfig().callerNameHeaders).toEqual(['x-caller', 'x-service-name']);

@@ -5,7 +5,7 @@ import { getConfig } from '../config';
 import { safeExecute } from '../safe';
 import * as tags from '../tags';
 import { safeInject, tracerOf, resolveTracer } from '../tracer';
-import { stripCredentials } from '../server/request';
+import { sanitiseUrl } from '../url';
 import { ClientInterceptors } from './interceptors';
 import { hookSettings, startClientSpan } from './span';
 
@@ -90,7 +90,7 @@ export function beforeHttpRequest(
     [tags.SPAN_KIND]: tags.KIND_CLIENT,
     [tags.COMPONENT]: component,
     [tags.HTTP_METHOD]: method,
-    [tags.HTTP_URL]: stripCredentials(request.fullUrl),
+    [tags.HTTP_URL]: sanitiseUrl(request.fullUrl),
     [peerHostTag(request.host)]: request.host,
     [tags.PEER_PORT]: request.port,
   };

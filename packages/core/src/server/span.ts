@@ -17,6 +17,9 @@ import {
   safeStartSpan,
 } from '../tracer';
 import type { RequestWrapper } from '../types';
+import { getConfig } from '../config';
+import { sanitiseUrl } from '../url';
+import { firstHeader } from './request';
 
 /**
  * opentracing's no-op tracer (the global tracer until `initGlobalTracer`)
@@ -32,18 +35,31 @@ export function isNoopSpan(span: Span): boolean {
 const SENSITIVE_HEADERS = new Set(['authorization', 'proxy-authorization', 'cookie', 'set-cookie']);
 const REDACTED = '[REDACTED]';
 
+/**
+ * The wrapper's own `callerName`, or else the first configured caller-name
+ * header (the Python original's base wrapper), so that a user's wrapper
+ * without the getter still tags `peer.service`.
+ */
+function callerNameOf(request: RequestWrapper): string | undefined {
+  const own = request.callerName;
+  if (own !== undefined) return own;
+  const names = getConfig().callerNameHeaders;
+  return names.length === 0 ? undefined : firstHeader(request.headers, names);
+}
+
 function startTags(request: RequestWrapper, component: string | undefined): Record<string, unknown> {
   const startTags: Record<string, unknown> = {
     [tags.SPAN_KIND]: tags.KIND_SERVER,
     [tags.HTTP_METHOD]: request.method,
-    [tags.HTTP_URL]: request.fullUrl,
+    // sanitised here, not in the wrapper: a user's own RequestWrapper gets the same protection
+    [tags.HTTP_URL]: sanitiseUrl(request.fullUrl),
   };
   if (component !== undefined) startTags[tags.COMPONENT] = component;
   const ip = request.remoteIp;
   if (ip) startTags[isIPv4(ip) ? tags.PEER_IPV4 : tags.PEER_IPV6] = ip;
   const port = request.remotePort;
   if (port) startTags[tags.PEER_PORT] = port;
-  const caller = request.callerName;
+  const caller = callerNameOf(request);
   if (caller) startTags[tags.PEER_SERVICE] = caller;
   return startTags;
 }
