@@ -64,6 +64,9 @@ export function nameList(where: string, value: unknown, what = 'header names'): 
   return Object.freeze([...new Set(value.map((item: string) => item.toLowerCase()))]);
 }
 
+/** What `configure()` takes: any subset of the settings; `tracer: null` clears the tracer. */
+export type ConfigureSettings = Partial<Omit<InstrumentationConfig, 'tracer'>> & { tracer?: Tracer | null | undefined };
+
 /**
  * Sets the caller/callee header names. Header names are case-insensitive; the
  * first one present wins. Unset fields keep their value.
@@ -74,7 +77,7 @@ export function nameList(where: string, value: unknown, what = 'header names'): 
  * configure({ callerNameHeaders: ['x-service-name'], calleeNameHeaders: ['x-target-service'] });
  * ```
  */
-export function configure(settings: Partial<InstrumentationConfig>): void {
+export function configure(settings: ConfigureSettings): void {
   if (typeof settings !== 'object' || settings === null) {
     throw new TypeError('@otinst/core: configure() expects an object');
   }

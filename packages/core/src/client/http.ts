@@ -4,10 +4,10 @@ import { isIPv4, isIPv6 } from 'node:net';
 import { getConfig } from '../config';
 import { safeExecute } from '../safe';
 import * as tags from '../tags';
-import { safeInject, tracerOf, resolveTracer } from '../tracer';
+import { safeInject, tracerOf } from '../tracer';
 import { sanitiseUrl } from '../url';
 import { ClientInterceptors } from './interceptors';
-import { hookSettings, startClientSpan } from './span';
+import { startClientSpan } from './span';
 
 /** A framework-free view of an outgoing HTTP request. */
 export interface HttpClientRequest {
@@ -80,7 +80,7 @@ export function peerHostTag(host: string): string {
 export function beforeHttpRequest(
   request: HttpClientRequest,
   component = 'http',
-  requireParent = hookSettings.requireParentSpan,
+  requireParent = getConfig().requireParentSpan,
 ): Span | null {
   const config = getConfig();
   const endpoint =
@@ -105,7 +105,7 @@ export function beforeHttpRequest(
     safeExecute('client interceptor', () => interceptor.process(request, span));
   }
   const carrier: Record<string, string> = {};
-  if (safeInject(tracerOf(span, resolveTracer(hookSettings.tracer)), span, FORMAT_HTTP_HEADERS, carrier)) {
+  if (safeInject(tracerOf(span), span, FORMAT_HTTP_HEADERS, carrier)) {
     let budget = INJECTED_BYTES_LIMIT;
     for (const name of Object.keys(carrier)) {
       const value = carrier[name];

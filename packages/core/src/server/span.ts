@@ -1,8 +1,8 @@
-import { FORMAT_HTTP_HEADERS, Span as NoopSpan, Tracer as NoopTracer } from 'opentracing';
+import { FORMAT_HTTP_HEADERS, globalTracer, Span as NoopSpan, Tracer as NoopTracer } from 'opentracing';
 import type { Span, Tracer } from 'opentracing';
 import { isIPv4 } from 'node:net';
 import type { ResolvedOptions } from '../options';
-import { debug, safeExecute } from '../safe';
+import { debug, isThenable, safeExecute, warnOnce } from '../safe';
 import * as tags from '../tags';
 import {
   childOptions,
@@ -64,6 +64,20 @@ function startTags(request: RequestWrapper, component: string | undefined): Reco
   return startTags;
 }
 
+/**
+ * The span came from opentracing's no-op tracer through the global tracer:
+ * no tracer was given and `initGlobalTracer` was never called,
+ * and every request works while nothing is recorded. Said once per process.
+ */
+function warnIfNoTracer(): void {
+  warnOnce(
+    'OTINST_NO_TRACER',
+    'otinst: no tracer, so no span is recorded: pass your tracer to the adapter ' +
+      '(tracingMiddleware(tracer), or the `tracer` option of the fastify and hapi plugins), ' +
+      "call configure({ tracer }), or call opentracing's initGlobalTracer(tracer) at start-up",
+  );
+}
+
 function startSpan(
   tracer: Tracer,
   request: RequestWrapper,
@@ -72,6 +86,7 @@ function startSpan(
 ): Span | null {
   const parent = safeExtract(tracer, FORMAT_HTTP_HEADERS, request.headers);
   const span = safeStartSpan(tracer, operationName, childOptions(parent));
+  if (span === NOOP_SPAN && tracer === globalTracer()) warnIfNoTracer();
   if (span === null || span === NOOP_SPAN) return span;
   let spanTags: Record<string, unknown>;
   try {
@@ -203,8 +218,10 @@ export class ServerSpan {
     if (options.operationName !== undefined) {
       const hook = options.operationName;
       const info = { method: this.#method, route, path: this.#path, request: this.#request };
-      const custom = safeExecute('operationName hook', () => hook(info), name);
+      const custom: unknown = safeExecute('operationName hook', () => hook(info), name);
       if (typeof custom === 'string' && custom !== '') name = custom;
+      // an async hook: its promise (rejection observed by safeExecute) is no name; the default stands
+      else if (isThenable(custom)) debug('operationName hook returned a promise: it must return a string');
     }
     if (name !== this.#startName) safeSetOperationName(span, name);
     // one addTags call: opentracing's setTag allocates an object per call anyway
