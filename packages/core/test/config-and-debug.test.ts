@@ -153,6 +153,21 @@ describe('the debug logger', () => {
     expect(count).toBe(1500);
   });
 
+  // issue 15: past 1,000 keys nothing new was remembered, so every new message then logged on every call
+  it('past 1,000 distinct messages a repeated message is still logged once, not on every call', () => {
+    const lines: string[] = [];
+    setDebugLogger((message) => lines.push(message));
+    for (let i = 0; i < 1500; i++) debug(`message ${i}`);
+    for (let i = 0; i < 10; i++) debug('late failure');
+    expect(lines.filter((line) => line === 'late failure')).toHaveLength(1);
+    // a message that keeps recurring stays remembered while a thousand others come and go
+    for (let round = 0; round < 3; round++) {
+      for (let i = 0; i < 600; i++) debug(`round ${round} message ${i}`);
+      debug('late failure');
+    }
+    expect(lines.filter((line) => line === 'late failure')).toHaveLength(1);
+  });
+
   it('OTINST_DEBUG=1 switches the default logger on (stderr, [otinst] prefix); 0, false and empty do not', () => {
     const stderr = vi.spyOn(console, 'error').mockImplementation(() => {});
     process.env[ENV] = '1';
