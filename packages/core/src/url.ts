@@ -9,7 +9,7 @@ import { getConfig, type InstrumentationConfig } from './config';
  */
 
 /** What a sensitive query value is replaced with. */
-export const REDACTED_VALUE = 'REDACTED';
+const REDACTED_VALUE = 'REDACTED';
 
 /**
  * Query parameters whose values are never recorded (compared lower-cased).

@@ -140,7 +140,7 @@ const INJECTED_BYTES_LIMIT = 8192;
  * outgoing request, nor text that Node's http client would refuse with a throw
  * (a character above U+00FF): the same rule as Node's and undici's header check.
  */
-export function isSafeHeaderValue(value: string): boolean {
+function isSafeHeaderValue(value: string): boolean {
   return value.length <= 8192 && !/[^\t\x20-\x7e\x80-\xff]/.test(value);
 }
 
@@ -160,7 +160,7 @@ const KNOWN_FORMATS: ReadonlyMap<string, RegExp> = new Map([
 ]);
 
 /** False for a well-known propagation header whose value is malformed; true for every other header. */
-export function hasKnownFormat(name: string, value: string): boolean {
+function hasKnownFormat(name: string, value: string): boolean {
   const format = KNOWN_FORMATS.get(name.toLowerCase());
   return format === undefined || format.test(value);
 }
@@ -189,6 +189,6 @@ const RESERVED_HEADERS: ReadonlySet<string> = new Set([
   'cookie',
 ]);
 
-export function isSafeHeaderName(name: string): boolean {
+function isSafeHeaderName(name: string): boolean {
   return HEADER_NAME.test(name) && !RESERVED_HEADERS.has(name.toLowerCase());
 }

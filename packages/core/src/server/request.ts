@@ -23,7 +23,7 @@ export function firstHeader(
 const HOST_AND_PORT = /^(?:[A-Za-z0-9][A-Za-z0-9._~-]*|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
 
 /** True for a Host header that can stand in a URL as it is. */
-export function isHostAndPort(host: string): boolean {
+function isHostAndPort(host: string): boolean {
   return host.length <= 261 && HOST_AND_PORT.test(host);
 }
 

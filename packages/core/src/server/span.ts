@@ -27,11 +27,6 @@ import { firstHeader } from './request';
  */
 const NOOP_SPAN = new NoopTracer().startSpan('noop');
 
-/** True for the span of opentracing's no-op tracer. */
-export function isNoopSpan(span: Span): boolean {
-  return span === NOOP_SPAN;
-}
-
 const SENSITIVE_HEADERS = new Set(['authorization', 'proxy-authorization', 'cookie', 'set-cookie']);
 const REDACTED = '[REDACTED]';
 
