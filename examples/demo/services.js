@@ -9,7 +9,7 @@ const Koa = require('koa');
 const Router = require('@koa/router');
 const Fastify = require('fastify');
 const Hapi = require('@hapi/hapi');
-const { getCurrentSpan, hookSettings } = require('@otinst/core');
+const { configure, getCurrentSpan } = require('@otinst/core');
 const { tracingMiddleware: expressTracing } = require('@otinst/express');
 const { tracingMiddleware: koaTracing } = require('@otinst/koa');
 const { tracingPlugin: fastifyTracing } = require('@otinst/fastify');
@@ -138,8 +138,8 @@ async function startServices(tracers, available) {
 
   let consumed = 0;
   if (clients.channel) {
-    // a consumer runs outside any request: its spans use the hooks' tracer
-    hookSettings.tracer = tracers.forService('order-events');
+    // a consumer runs outside any request: its spans use the configured tracer
+    configure({ tracer: tracers.forService('order-events') });
     // the consumer span (amqp:consume) continues the trace of the request that published
     await clients.channel.consume(QUEUE, (message) => {
       getCurrentSpan()?.setTag('order.viewed', JSON.parse(message.content.toString()).viewed);
