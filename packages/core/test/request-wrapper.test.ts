@@ -112,6 +112,10 @@ describe('NodeRequestWrapper over a real HTTP server', () => {
     ['a b', 'a space'],
     ['host:port', 'a non-numeric port'],
     ['[::1', 'an unclosed IPv6 literal'],
+    ['[:::]', 'an invalid IPv6 literal'],
+    ['0', 'a number (0.0.0.0 to a URL parser)'],
+    ['svc.0', 'a name ending in a number (no URL at all to a URL parser)'],
+    ['1.2.3', 'a short IPv4'],
     ['', 'nothing'],
   ])('a Host header with %s (%s) is not used: the local address stands in', async (host) => {
     const result = await raw(port, ['GET /x?y=1 HTTP/1.1', `Host: ${host}`, 'Connection: close'].join('\r\n'));

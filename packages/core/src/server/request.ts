@@ -1,5 +1,5 @@
 import type { IncomingMessage } from 'node:http';
-import { isIPv6 } from 'node:net';
+import { isIPv4, isIPv6 } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { getConfig } from '../config';
 import type { RequestWrapper } from '../types';
@@ -20,11 +20,22 @@ export function firstHeader(
 }
 
 /** A reg-name or IPv4 (RFC 3986 without percent-escapes), or a bracketed IPv6 literal, then an optional port. */
-const HOST_AND_PORT = /^(?:[A-Za-z0-9][A-Za-z0-9._~-]*|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
+const HOST_AND_PORT = /^(?:([A-Za-z0-9][A-Za-z0-9._~-]*)|\[([0-9A-Fa-f:.]+)\])(?::\d{1,5})?$/;
+/** The last label of a name that WHATWG URL parsers read as an IPv4 number (`0`, `a.0`, `0x7f`). */
+const NUMERIC_LABEL = /(?:^|\.)(?:\d+|0x[0-9a-f]*)\.?$/i;
 
-/** True for a Host header that can stand in a URL as it is. */
+/**
+ * True for a Host header that can stand in a URL as it is, for RFC 3986 and
+ * for WHATWG URL parsers alike: a name ending in a number must be a dotted
+ * IPv4 address (`http://0/` would be read as 0.0.0.0, `http://a.0/` not at all).
+ */
 function isHostAndPort(host: string): boolean {
-  return host.length <= 261 && HOST_AND_PORT.test(host);
+  if (host.length > 261) return false;
+  const match = HOST_AND_PORT.exec(host);
+  if (match === null) return false;
+  const [, name, ipv6] = match;
+  if (ipv6 !== undefined) return isIPv6(ipv6);
+  return !NUMERIC_LABEL.test(name!) || isIPv4(name!);
 }
 
 function pathOf(url: string): string {
