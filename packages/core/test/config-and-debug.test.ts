@@ -207,3 +207,26 @@ describe('the debug logger', () => {
     expect(stderr).not.toHaveBeenCalled();
   });
 });
+
+// issue 11: an async user hook that rejected became an unhandled rejection (the process exits)
+describe('safeExecute with a function that returns a promise', () => {
+  afterEach(() => setDebugLogger(undefined));
+
+  it('a rejection is logged like a throw and handled; the promise itself is returned unchanged', async () => {
+    const lines: string[] = [];
+    setDebugLogger((message) => lines.push(message));
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const rejected = Promise.reject(new Error('async hook broke'));
+      expect(safeExecute('async hook', () => rejected)).toBe(rejected);
+      await new Promise((resolve) => setImmediate(resolve));
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+    expect(lines).toEqual(['async hook failed']);
+    expect(unhandled).toEqual([]);
+  });
+});
