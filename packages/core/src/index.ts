@@ -17,7 +17,7 @@ export {
 export { configure, getConfig, resetConfig, type InstrumentationConfig } from './config';
 export { debug, safeExecute, setDebugLogger, type DebugLogger } from './safe';
 export * as Tags from './tags';
-export { defaultTracer, errorFields, recordErrorOnSpan, resolveTracer } from './tracer';
+export { errorFields, recordErrorOnSpan, resolveTracer } from './tracer';
 export { NodeRequestWrapper } from './server/request';
 export { DEFAULT_SENSITIVE_QUERY_PARAMETERS, sanitiseUrl, stripCredentials } from './url';
 export { beforeRequest, isIgnored, ServerSpan, startServerSpan, type ResponseHeaderReader } from './server/span';
