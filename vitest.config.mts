@@ -12,6 +12,8 @@ const src = (name: string) => fileURLToPath(new URL(`./packages/${name}/src/inde
 export default defineConfig({
   resolve: {
     alias: {
+      // before '@otinst/core', which would otherwise match the subpath as a prefix
+      '@otinst/core/adapter': fileURLToPath(new URL('./packages/core/src/adapter.ts', import.meta.url)),
       '@otinst/core': src('core'),
       '@otinst/recorder': src('recorder'),
       '@otinst/express': src('express'),

@@ -15,9 +15,6 @@ import { ROOT, snippetsOf } from './support/snippets';
 
 const recipe = snippetsOf(join(ROOT, 'docs/troubleshooting.md')).find((snippet) => snippet.code.includes('runJob'));
 
-/** The one tracer rule (configure({ tracer }) is the tracer outside a request) retired hookSettings. */
-const ruleMerged = !('hookSettings' in core);
-
 let server: Server | undefined;
 afterEach(async () => {
   if (server) await new Promise((resolve) => server!.close(resolve));
@@ -31,35 +28,32 @@ describe('docs/troubleshooting.md: background jobs', () => {
     expect(recipe?.code).toContain('configure({ tracer })');
   });
 
-  it.skipIf(!ruleMerged)(
-    'the recipe records the job span on the configured tracer, its client calls as children',
-    async () => {
-      server = createServer((_req, res) => res.end('ok'));
-      await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
-      const { port } = server.address() as { port: number };
-      core.installPatches(['fetch']);
+  it('the recipe records the job span on the configured tracer, its client calls as children', async () => {
+    server = createServer((_req, res) => res.end('ok'));
+    await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as { port: number };
+    core.installPatches(['fetch']);
 
-      const tracer = new RecordingTracer({ serviceName: 'jobs' });
-      // the recipe as written, with the job's body filled in and runJob handed back
-      const code = recipe!.code.replace(
-        '// ... your job ...',
-        `await (await fetch('http://127.0.0.1:${port}/')).text();`,
-      );
-      const run = new Function('require', 'tracer', `${code.replace(/^runJob\(/m, 'return runJob(')}`) as (
-        require: NodeJS.Require,
-        tracer: RecordingTracer,
-      ) => Promise<unknown>;
-      // the recipe's @otinst/core is the one this test installed the fetch hook with (not a second copy from dist)
-      const requireFromRoot = createRequire(join(ROOT, 'package.json'));
-      const requireForRecipe = ((id: string) => (id === '@otinst/core' ? core : requireFromRoot(id))) as NodeJS.Require;
-      await run(requireForRecipe, tracer);
+    const tracer = new RecordingTracer({ serviceName: 'jobs' });
+    // the recipe as written, with the job's body filled in and runJob handed back
+    const code = recipe!.code.replace(
+      '// ... your job ...',
+      `await (await fetch('http://127.0.0.1:${port}/')).text();`,
+    );
+    const run = new Function('require', 'tracer', `${code.replace(/^runJob\(/m, 'return runJob(')}`) as (
+      require: NodeJS.Require,
+      tracer: RecordingTracer,
+    ) => Promise<unknown>;
+    // the recipe's @otinst/core is the one this test installed the fetch hook with (not a second copy from dist)
+    const requireFromRoot = createRequire(join(ROOT, 'package.json'));
+    const requireForRecipe = ((id: string) => (id === '@otinst/core' ? core : requireFromRoot(id))) as NodeJS.Require;
+    await run(requireForRecipe, tracer);
 
-      const [client, job] = tracer.spans();
-      expect(tracer.spans().map((span) => span.operationName)).toEqual(['GET', 'nightly-report']);
-      expect(job!.parentId).toBeUndefined();
-      expect(client!.parentId).toBe(job!.spanId);
-      expect(client!.traceId).toBe(job!.traceId);
-      expect(client!.tags).toMatchObject({ 'span.kind': 'client', 'http.status_code': 200 });
-    },
-  );
+    const [client, job] = tracer.spans();
+    expect(tracer.spans().map((span) => span.operationName)).toEqual(['GET', 'nightly-report']);
+    expect(job!.parentId).toBeUndefined();
+    expect(client!.parentId).toBe(job!.spanId);
+    expect(client!.traceId).toBe(job!.traceId);
+    expect(client!.tags).toMatchObject({ 'span.kind': 'client', 'http.status_code': 200 });
+  });
 });

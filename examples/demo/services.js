@@ -9,7 +9,7 @@ const Koa = require('koa');
 const Router = require('@koa/router');
 const Fastify = require('fastify');
 const Hapi = require('@hapi/hapi');
-const core = require('@otinst/core');
+const { configure, getCurrentSpan } = require('@otinst/core');
 const { tracingMiddleware: expressTracing } = require('@otinst/express');
 const { tracingMiddleware: koaTracing } = require('@otinst/koa');
 const { tracingPlugin: fastifyTracing } = require('@otinst/fastify');
@@ -132,10 +132,7 @@ async function connectClients(available) {
 async function startServices(tracers, available) {
   // Spans made outside any request (the RabbitMQ consumer's) go to the configured tracer. Set it
   // before the adapters are created: the first adapter given a tracer would otherwise become it.
-  const consumerTracer = tracers.forService('order-events');
-  core.configure({ tracer: consumerTracer });
-  // TODO(merge): drop once configure({ tracer }) is the hooks' tracer (the core branch retires hookSettings)
-  if (core.hookSettings !== undefined) core.hookSettings.tracer = consumerTracer;
+  configure({ tracer: tracers.forService('order-events') });
   const clients = await connectClients(available);
   const pricing = await startPricing(tracers.forService('pricing'), clients);
   const inventory = await startInventory(tracers.forService('inventory'), pricing.url);
@@ -146,7 +143,7 @@ async function startServices(tracers, available) {
   if (clients.channel) {
     // the consumer span (amqp:consume) continues the trace of the request that published
     await clients.channel.consume(QUEUE, (message) => {
-      core.getCurrentSpan()?.setTag('order.viewed', JSON.parse(message.content.toString()).viewed);
+      getCurrentSpan()?.setTag('order.viewed', JSON.parse(message.content.toString()).viewed);
       clients.channel.ack(message);
       consumed++;
     });

@@ -15,7 +15,7 @@ import http from 'node:http';
 import amqplib from 'amqplib';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { hookSettings, installPatches, runWithSpan, uninstallPatches } from '@otinst/core';
+import { configure, installPatches, runWithSpan, uninstallPatches } from '@otinst/core';
 import { RecordingTracer } from '@otinst/recorder';
 import type { RecordedSpan } from '@otinst/recorder';
 import { serviceAvailable } from '../support/services';
@@ -251,7 +251,7 @@ describe.skipIf(!(await serviceAvailable('rabbitmq')))('a RabbitMQ channel close
   const recorder = new RecordingTracer({ serviceName: 'amqp' });
 
   afterAll(() => {
-    hookSettings.tracer = undefined;
+    configure({ tracer: null });
   });
 
   /**
@@ -309,7 +309,7 @@ describe.skipIf(!(await serviceAvailable('rabbitmq')))('a RabbitMQ channel close
     expect(untraced.consumerErrors).toHaveLength(1);
     expect(recorder.spans().filter((span) => span.operationName.startsWith('amqp:'))).toEqual([]);
 
-    hookSettings.tracer = recorder;
+    configure({ tracer: recorder });
     installPatches(['amqplib']);
     recorder.reset();
     const traced = await closedWhileConsuming();

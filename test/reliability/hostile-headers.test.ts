@@ -443,3 +443,68 @@ function rawRequests(): string[] {
     `GET /users/7 HTTP/1.1\nHost: 127.0.0.1\nConnection: close\ntraceparent: ${parent}\n\n`,
   ];
 }
+
+// ---------------------------------------------------------------------------
+// Hostile Host headers and request targets (issues 11 and 12): `http.url` was the raw Host
+// header glued to the target (`Host: admin.internal/admin?x=` gave a misleading URL, `OPTIONS *`
+// gave `http://h*`, `GET HTTP://user:pw@h/x` kept the credentials and made
+// `http://127.0.0.1HTTP://user:…`).
+
+const hostHeader = fc.oneof(
+  fc.constantFrom('svc.internal', 'svc.internal:8080', '10.0.0.7:81', '[::1]:8080', 'UPPER.Example', 'h.'),
+  fc.constantFrom('admin.internal/admin/delete?x=', 'a@b', 'user:pw@evil', 'h#frag', 'h?q=1', 'h:port', '[::1', ''),
+  fc.constantFrom('0', 'a.0', '0x7f', '1.2.3', '256.1.1.1', '127.0.0.1', '[:::]', '[::ffff:1.2.3.4]:1'),
+  printable,
+);
+const target = fc.oneof(
+  fc.constantFrom('/users/7', '/users/7?password=planted&page=2', '/users/7?a=1#access_token=planted', '*'),
+  fc
+    .tuple(
+      fc.constantFrom('http', 'HTTP', 'Http', 'hTTp', 'https', 'HTTPS'),
+      fc.constantFrom('', 'user:planted@', 'planted@', 'a@b@'),
+      fc.constantFrom('svc.internal', '127.0.0.1:1', '[::1]'),
+      fc.constantFrom('/users/7', '/users/7?token=planted', ''),
+    )
+    .map(([scheme, userinfo, host, path]) => `${scheme}://${userinfo}${host}${path}`),
+);
+
+describe.each(ADAPTERS)('%s: hostile Host headers and request targets', (adapter) => {
+  let combo: Combo | undefined;
+  beforeAll(async () => {
+    combo = await setUp(adapter, recorderTracer);
+  });
+  afterAll(() => tearDown(combo));
+
+  it('same answers as untraced; http.url is a well-formed URL with no credentials, no planted value, and a valid host', async () => {
+    const { plain, traced, tracer } = combo!;
+    const local = `127.0.0.1:${traced.port}`;
+    await fc.assert(
+      fc.asyncProperty(hostHeader, target, async (host, path) => {
+        tracer.reset();
+        const method = path === '*' ? 'OPTIONS' : 'GET';
+        const bytes = Buffer.from(`${method} ${path} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`, 'latin1');
+        // Connection: close ends each exchange; the long idle limit only matters on a loaded machine
+        const expected = rawShape(await rawExchange(plain.port, bytes, 5000));
+        const actual = rawShape(await rawExchange(traced.port, bytes, 5000));
+        expect(actual).toEqual(expected);
+        await eventually(() => combo!.ledger.open().length === 0);
+        for (const span of tracer.spans()) {
+          const url = String(span.tags['http.url']);
+          const parsed = new URL(url);
+          expect(url).not.toMatch(/planted/);
+          expect(parsed.username + parsed.password).toBe('');
+          expect(['http:', 'https:']).toContain(parsed.protocol);
+          if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(path)) {
+            // origin-form: the Host header only when it is host[:port], else the local address
+            const sent = host.trim();
+            const recorded = url.slice('http://'.length);
+            // the Host header as sent when it is a valid host[:port], else the local address
+            if (!recorded.startsWith(local)) expect(recorded.startsWith(sent) && sent !== '').toBe(true);
+          }
+        }
+      }),
+      { numRuns: Math.max(20, Math.round(RUNS / 3)) },
+    );
+    expect(watcher.errors).toEqual([]);
+  });
+});

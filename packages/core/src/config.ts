@@ -24,6 +24,15 @@ export interface InstrumentationConfig {
   calleeNameHeaders: readonly string[];
   /** Outgoing headers naming the called endpoint; client spans are then named `<METHOD>:<endpoint>`. @default [] */
   calleeEndpointHeaders: readonly string[];
+  /**
+   * Query parameters whose values `http.url` records as `REDACTED`, added to
+   * the built-in list (`DEFAULT_SENSITIVE_QUERY_PARAMETERS`: `password`,
+   * `access_token`, `client_secret`, `X-Amz-Signature`, …). Case-insensitive.
+   * @default [] (the built-in list only)
+   */
+  sensitiveQueryParameters: readonly string[];
+  /** Record `http.url` without its query string (and fragment) at all. @default false */
+  dropQueryString: boolean;
 }
 
 const DEFAULTS: InstrumentationConfig = Object.freeze({
@@ -34,20 +43,29 @@ const DEFAULTS: InstrumentationConfig = Object.freeze({
   callerNameHeaders: Object.freeze([]),
   calleeNameHeaders: Object.freeze([]),
   calleeEndpointHeaders: Object.freeze([]),
+  sensitiveQueryParameters: Object.freeze([]),
+  dropQueryString: false,
 });
 
 let current: InstrumentationConfig = DEFAULTS;
 
-type HeaderListKey = 'callerNameHeaders' | 'calleeNameHeaders' | 'calleeEndpointHeaders';
-type FlagKey = 'requireParentSpan' | 'captureParameters' | 'captureSqlLiterals';
+type FlagKey = 'requireParentSpan' | 'captureParameters' | 'captureSqlLiterals' | 'dropQueryString';
 
-function normaliseList(name: HeaderListKey, value: unknown): readonly string[] {
-  if (typeof value === 'string') value = [value];
+/**
+ * The one validator for a list of case-insensitive names (headers, query
+ * parameters), used by `configure()` and by every adapter's options: an
+ * array of non-empty strings, lower-cased, duplicates removed, frozen. `where`
+ * prefixes the TypeError (`@otinst/express: captureRequestHeaders`).
+ */
+export function nameList(where: string, value: unknown, what = 'header names'): readonly string[] {
   if (!Array.isArray(value) || value.some((item) => typeof item !== 'string' || item === '')) {
-    throw new TypeError(`@otinst/core: configure(): ${name} must be an array of header names`);
+    throw new TypeError(`${where} must be an array of ${what}`);
   }
-  return Object.freeze(value.map((item: string) => item.toLowerCase()));
+  return Object.freeze([...new Set(value.map((item: string) => item.toLowerCase()))]);
 }
+
+/** What `configure()` takes: any subset of the settings; `tracer: null` clears the tracer. */
+export type ConfigureSettings = Partial<Omit<InstrumentationConfig, 'tracer'>> & { tracer?: Tracer | null | undefined };
 
 /**
  * Sets the caller/callee header names. Header names are case-insensitive; the
@@ -59,15 +77,27 @@ function normaliseList(name: HeaderListKey, value: unknown): readonly string[] {
  * configure({ callerNameHeaders: ['x-service-name'], calleeNameHeaders: ['x-target-service'] });
  * ```
  */
-export function configure(settings: Partial<InstrumentationConfig>): void {
+export function configure(settings: ConfigureSettings): void {
   if (typeof settings !== 'object' || settings === null) {
     throw new TypeError('@otinst/core: configure() expects an object');
   }
   const next: InstrumentationConfig = { ...current };
   for (const key of ['callerNameHeaders', 'calleeNameHeaders', 'calleeEndpointHeaders'] as const) {
-    if (settings[key] !== undefined) next[key] = normaliseList(key, settings[key]);
+    if (settings[key] !== undefined) next[key] = nameList(`@otinst/core: configure(): ${key}`, settings[key]);
   }
-  for (const key of ['requireParentSpan', 'captureParameters', 'captureSqlLiterals'] as const satisfies FlagKey[]) {
+  if (settings.sensitiveQueryParameters !== undefined) {
+    next.sensitiveQueryParameters = nameList(
+      '@otinst/core: configure(): sensitiveQueryParameters',
+      settings.sensitiveQueryParameters,
+      'query parameter names',
+    );
+  }
+  for (const key of [
+    'requireParentSpan',
+    'captureParameters',
+    'captureSqlLiterals',
+    'dropQueryString',
+  ] as const satisfies FlagKey[]) {
     const value = settings[key];
     if (value === undefined) continue;
     if (typeof value !== 'boolean') throw new TypeError(`@otinst/core: configure(): ${key} must be true or false`);

@@ -18,12 +18,13 @@ export { configure, getConfig, resetConfig, type InstrumentationConfig } from '.
 export { debug, safeExecute, setDebugLogger, type DebugLogger } from './safe';
 export * as Tags from './tags';
 export { errorFields, recordErrorOnSpan, resolveTracer } from './tracer';
-export { NodeRequestWrapper, stripCredentials } from './server/request';
+export { NodeRequestWrapper } from './server/request';
+export { DEFAULT_SENSITIVE_QUERY_PARAMETERS, sanitiseUrl, stripCredentials } from './url';
 export { beforeRequest, isIgnored, ServerSpan, startServerSpan, type ResponseHeaderReader } from './server/span';
 export { finishWithResponse, readNodeResponseHeader, type RouteResolver } from './server/node';
 export { resolveOptions, setupTracing, type ResolvedOptions } from './options';
 export { beforeHttpRequest, splitHostAndPort, type HttpClientRequest } from './client/http';
 export { ClientInterceptors, type ClientInterceptor } from './client/interceptors';
-export { hookSettings, startClientSpan, wouldTrace, type HookSettings } from './client/span';
+export { startClientSpan, wouldTrace } from './client/span';
 export { startChildSpan, traceFunction, type ChildSpanOptions, type TraceFunctionOptions } from './local-span';
 export { HOOK_NAMES, installAllPatches, installedPatches, installPatches, uninstallPatches } from './hooks/registry';

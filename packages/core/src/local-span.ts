@@ -1,33 +1,39 @@
 import { Span as NoopSpan } from 'opentracing';
 import type { Span, Tracer } from 'opentracing';
-import { getCurrentSpan, runWithSpan } from './context';
+import { getCurrentSpan, isTracingSuppressed, runWithSpan } from './context';
 import { safeExecute } from './safe';
 import {
   childOptions,
   recordErrorOnSpan,
-  resolveTracer,
+  defaultTracer,
   safeFinish,
   safeSetTags,
   safeStartSpan,
   tracerOf,
+  wasFinished,
 } from './tracer';
 
 export interface ChildSpanOptions {
-  /** @default the parent's tracer, else globalTracer() */
+  /** @default the parent's tracer, else the configured tracer (`configure({ tracer })` or the adapter's), else globalTracer() */
   tracer?: Tracer | undefined;
-  /** @default getCurrentSpan() */
+  /** A finished parent is no parent: the span then starts a new trace. @default getCurrentSpan() */
   parent?: Span | null | undefined;
   tags?: Record<string, unknown> | undefined;
 }
 
-function makeSpan(operationName: string, options: ChildSpanOptions): Span | null {
-  const parent = options.parent === undefined ? getCurrentSpan() : options.parent;
-  const tracer =
-    options.tracer !== undefined
-      ? options.tracer
-      : parent !== null
-        ? tracerOf(parent, undefined)
-        : resolveTracer(undefined);
+/**
+ * The span for a local operation, or null when none must be made: tracing is
+ * suppressed (an ignored request), or there is no live parent and one is
+ * required. A finished parent is no parent (API.md, "Never a finished
+ * parent"): a timer started lazily inside one request would otherwise hang
+ * children on that request forever.
+ */
+function makeSpan(operationName: string, options: ChildSpanOptions, requireParent = false): Span | null {
+  if (isTracingSuppressed()) return null;
+  const given = options.parent === undefined ? getCurrentSpan() : options.parent;
+  const parent = given !== null && wasFinished(given) ? null : given;
+  if (parent === null && requireParent) return null;
+  const tracer = options.tracer ?? (parent !== null ? tracerOf(parent) : defaultTracer());
   const span = safeStartSpan(tracer, operationName, childOptions(parent));
   if (span !== null && options.tags !== undefined) safeSetTags(span, options.tags);
   return span;
@@ -35,7 +41,8 @@ function makeSpan(operationName: string, options: ChildSpanOptions): Span | null
 
 /**
  * Starts a span that is a child of the current span (or of `parent`), or a
- * new trace when there is none. The caller finishes it.
+ * new trace when there is none or it has finished. The caller finishes it.
+ * Where tracing is suppressed (an ignored request), a no-op span.
  *
  * @example
  * ```ts
@@ -58,9 +65,9 @@ export interface TraceFunctionOptions<A extends unknown[]> {
   name?: string | undefined;
   /** Called with the new span and the call's arguments, before the function runs. */
   onStart?: ((span: Span, ...args: A) => void) | undefined;
-  /** Make no span (just call the function) when there is no current span. @default false */
+  /** Make no span (just call the function) when there is no current span, or it has finished. @default false */
   requireActiveTrace?: boolean | undefined;
-  /** @default the parent's tracer, else globalTracer() */
+  /** @default the parent's tracer, else the configured tracer (`configure({ tracer })` or the adapter's), else globalTracer() */
   tracer?: Tracer | undefined;
 }
 
@@ -95,9 +102,7 @@ export function traceFunction<A extends unknown[], R>(
   const name = options.name ?? (fn.name || 'anonymous');
   const { onStart, requireActiveTrace = false, tracer } = options;
   const traced = function (this: unknown, ...args: A): R {
-    const parent = getCurrentSpan();
-    if (parent === null && requireActiveTrace) return fn.apply(this, args);
-    const span = makeSpan(name, { tracer, parent });
+    const span = makeSpan(name, { tracer }, requireActiveTrace);
     if (span === null) return fn.apply(this, args);
     if (onStart !== undefined) safeExecute('traceFunction onStart', () => onStart(span, ...args));
     let result: R;

@@ -1,4 +1,6 @@
 import type { Span, Tracer } from 'opentracing';
+import { nameList } from './config';
+import { debug, isThenable, observeRejection } from './safe';
 import { installAllPatches, installPatches, isHookName } from './hooks/registry';
 import type { HookName, OperationNameInfo, TracingOptions } from './types';
 
@@ -50,11 +52,7 @@ function isTracer(value: unknown): value is Tracer {
 }
 
 function headerList(packageName: string, name: string, value: unknown): readonly string[] {
-  if (value === undefined) return [];
-  if (!Array.isArray(value) || value.some((item) => typeof item !== 'string' || item === '')) {
-    fail(packageName, `${name} must be an array of header names`);
-  }
-  return Object.freeze([...new Set(value.map((item: string) => item.toLowerCase()))]);
+  return value === undefined ? [] : nameList(`${packageName}: ${name}`, value);
 }
 
 function optionalFunction<T>(packageName: string, name: string, value: unknown): T | undefined {
@@ -67,7 +65,16 @@ function compileIgnore(packageName: string, value: unknown): ((path: string, req
   if (value === undefined) return null;
   if (typeof value === 'function') {
     const predicate = value as (request: unknown) => unknown;
-    return (_path, request) => predicate(request) === true;
+    return (_path, request) => {
+      const result = predicate(request);
+      if (result === true) return true;
+      if (isThenable(result)) {
+        // the decision is needed now: an async rule cannot make it (its rejection is logged, not fatal)
+        observeRejection('ignore rule', result);
+        debug('ignore rule returned a promise: it must return true or false; the request is traced');
+      }
+      return false;
+    };
   }
   if (!Array.isArray(value)) {
     fail(packageName, 'ignore must be an array of paths and regular expressions, or a function');

@@ -25,9 +25,25 @@ function consoleLogger(message: string, error?: unknown): void {
 
 let logger: DebugLogger | null = envEnabled() ? consoleLogger : null;
 
-/** Messages already written: each distinct failure is logged once, not once per request. */
+/**
+ * Messages already written: each distinct failure is logged once, not once
+ * per request. Bounded: at the limit the oldest half is forgotten (a Set keeps
+ * insertion order), so a message may be written again after many others,
+ * never on every call.
+ */
 const seen = new Set<string>();
 const SEEN_LIMIT = 1000;
+
+function remember(key: string): void {
+  if (seen.size >= SEEN_LIMIT) {
+    let drop = SEEN_LIMIT / 2;
+    for (const old of seen) {
+      if (drop-- === 0) break;
+      seen.delete(old);
+    }
+  }
+  seen.add(key);
+}
 
 /**
  * Replaces the debug logger. `null` silences it; `undefined` goes back to the
@@ -48,8 +64,13 @@ export function setDebugLogger(next: DebugLogger | null | undefined): void {
 export function debug(message: string, error?: unknown): void {
   if (logger === null) return;
   const key = error instanceof Error ? `${message}|${error.message}` : message;
-  if (seen.has(key)) return;
-  if (seen.size < SEEN_LIMIT) seen.add(key);
+  if (seen.has(key)) {
+    // least recently used goes first: a message still recurring stays remembered
+    seen.delete(key);
+    seen.add(key);
+    return;
+  }
+  remember(key);
   try {
     logger(message, error);
   } catch {
@@ -57,15 +78,40 @@ export function debug(message: string, error?: unknown): void {
   }
 }
 
+/** True for a promise or any object with a `then` method. */
+export function isThenable(value: unknown): value is PromiseLike<unknown> {
+  return (
+    (typeof value === 'object' || typeof value === 'function') &&
+    value !== null &&
+    typeof (value as { then?: unknown }).then === 'function'
+  );
+}
+
+/**
+ * When `value` is a promise (an `async` user hook, a tracer method that
+ * returns one), a rejection is logged like a throw instead of reaching
+ * `unhandledRejection` and ending the process. The caller never sees this
+ * promise: only native promises are observed, because calling `then` on
+ * another thenable may start work (a lazy query builder).
+ */
+export function observeRejection(what: string, value: unknown): void {
+  if (value instanceof Promise) {
+    value.then(undefined, (error: unknown) => debug(`${what} failed`, error));
+  }
+}
+
 /**
  * Runs `fn` and returns its result; if it throws, logs `what` once and returns
- * `fallback`. Never throws.
+ * `fallback`. A returned promise that rejects is logged the same way. Never
+ * throws.
  */
 export function safeExecute<T>(what: string, fn: () => T, fallback: T): T;
 export function safeExecute<T>(what: string, fn: () => T): T | undefined;
 export function safeExecute<T>(what: string, fn: () => T, fallback?: T): T | undefined {
   try {
-    return fn();
+    const result = fn();
+    observeRejection(what, result);
+    return result;
   } catch (error) {
     debug(`${what} failed`, error);
     return fallback;

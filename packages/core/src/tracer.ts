@@ -1,16 +1,28 @@
 import { globalTracer } from 'opentracing';
 import type { Span, SpanContext, SpanOptions, Tracer } from 'opentracing';
-import { debug, safeExecute } from './safe';
+import { getConfig } from './config';
+import { debug, observeRejection, safeExecute } from './safe';
 
 /**
  * Tracer resolution and the safe calls into it. A tracer that throws from any
- * method, or returns nothing where a span was expected, costs one debug line;
- * the traced call goes on (API.md, failure policy).
+ * method, returns a promise that rejects, or returns nothing where a span was
+ * expected, costs one debug line; the traced call goes on (API.md, failure
+ * policy).
  */
 
-/** The given tracer, or `opentracing.globalTracer()` looked up now (so `initGlobalTracer` may come later). */
-export function resolveTracer(tracer: Tracer | null | undefined): Tracer {
-  return tracer ?? globalTracer();
+/**
+ * The one tracer rule (docs/tracers.md): the tracer given here, else the one
+ * given to an adapter or to `configure({ tracer })`, else
+ * `opentracing.globalTracer()` looked up now (so `initGlobalTracer` may come
+ * later). Every span otinst starts without a parent gets its tracer here.
+ */
+export function resolveTracer(tracer?: Tracer | null): Tracer {
+  return tracer ?? getConfig().tracer ?? globalTracer();
+}
+
+/** The tracer for a span started outside any active span: `configure({ tracer })`, else the global tracer. */
+export function defaultTracer(): Tracer {
+  return getConfig().tracer ?? globalTracer();
 }
 
 function isSpan(value: unknown): value is Span {
@@ -36,6 +48,7 @@ export function safeStartSpan(tracer: Tracer, name: string, options: SpanOptions
   try {
     const span = tracer.startSpan(name, options);
     if (isSpan(span)) return span;
+    observeRejection(`tracer.startSpan(${name})`, span);
     debug(`tracer.startSpan(${name}) returned no span`);
   } catch (error) {
     debug(`tracer.startSpan(${name}) failed`, error);
@@ -47,6 +60,12 @@ export function safeStartSpan(tracer: Tracer, name: string, options: SpanOptions
 export function safeExtract(tracer: Tracer, format: string, carrier: unknown): SpanContext | null {
   try {
     const context = tracer.extract(format, carrier);
+    if (context instanceof Promise) {
+      // a promise is no span context: a child of it would be a child of nothing
+      observeRejection(`tracer.extract(${format})`, context);
+      debug(`tracer.extract(${format}) returned a promise, not a span context`);
+      return null;
+    }
     return context === undefined ? null : context;
   } catch (error) {
     debug(`tracer.extract(${format}) failed`, error);
@@ -57,7 +76,7 @@ export function safeExtract(tracer: Tracer, format: string, carrier: unknown): S
 /** `tracer.inject`; false when it threw. */
 export function safeInject(tracer: Tracer, span: Span | SpanContext, format: string, carrier: unknown): boolean {
   try {
-    tracer.inject(span, format, carrier);
+    observeRejection(`tracer.inject(${format})`, tracer.inject(span, format, carrier));
     return true;
   } catch (error) {
     debug(`tracer.inject(${format}) failed`, error);
@@ -65,15 +84,15 @@ export function safeInject(tracer: Tracer, span: Span | SpanContext, format: str
   }
 }
 
-/** The tracer that made `span`, when the span says so; otherwise `fallback`. */
-export function tracerOf(span: Span, fallback: Tracer | null | undefined): Tracer {
+/** The tracer that made `span`, when the span says so; otherwise `fallback`, else the default tracer. */
+export function tracerOf(span: Span, fallback?: Tracer | null): Tracer {
   const own = safeExecute('span.tracer()', () => span.tracer(), undefined);
   return own ?? resolveTracer(fallback);
 }
 
 export function safeSetTag(span: Span, key: string, value: unknown): void {
   try {
-    span.setTag(key, value);
+    observeRejection(`span.setTag(${key})`, span.setTag(key, value));
   } catch (error) {
     debug(`span.setTag(${key}) failed`, error);
   }
@@ -81,7 +100,7 @@ export function safeSetTag(span: Span, key: string, value: unknown): void {
 
 export function safeSetTags(span: Span, tags: Record<string, unknown>): void {
   try {
-    span.addTags(tags);
+    observeRejection('span.addTags', span.addTags(tags));
   } catch (error) {
     debug('span.addTags failed', error);
   }
@@ -89,7 +108,7 @@ export function safeSetTags(span: Span, tags: Record<string, unknown>): void {
 
 export function safeLog(span: Span, fields: Record<string, unknown>, timestamp?: number): void {
   try {
-    span.log(fields, timestamp);
+    observeRejection('span.log', span.log(fields, timestamp));
   } catch (error) {
     debug('span.log failed', error);
   }
@@ -97,7 +116,7 @@ export function safeLog(span: Span, fields: Record<string, unknown>, timestamp?:
 
 export function safeSetOperationName(span: Span, name: string): void {
   try {
-    span.setOperationName(name);
+    observeRejection('span.setOperationName', span.setOperationName(name));
   } catch (error) {
     debug('span.setOperationName failed', error);
   }
@@ -114,7 +133,7 @@ export function wasFinished(span: Span): boolean {
 export function safeFinish(span: Span): void {
   finishedSpans.add(span);
   try {
-    span.finish();
+    observeRejection('span.finish', span.finish() as unknown);
   } catch (error) {
     debug('span.finish failed', error);
   }

@@ -40,7 +40,11 @@ export interface OperationNameInfo<Req = unknown> {
  * middleware or plugin is created.
  */
 export interface TracingOptions<Req = unknown, Res = unknown> {
-  /** The tracer; `opentracing.globalTracer()` (looked up per request) when absent. @default globalTracer() */
+  /**
+   * The tracer; when absent, the `configure({ tracer })` tracer, else
+   * `opentracing.globalTracer()` (looked up per request).
+   * @default the `configure({ tracer })` tracer, else globalTracer(), looked up per request
+   */
   tracer?: Tracer | undefined;
   /**
    * Client hooks to install when the adapter is created: `true` for every hook
@@ -52,15 +56,20 @@ export interface TracingOptions<Req = unknown, Res = unknown> {
    * Requests that get no span, and whose downstream calls are not traced
    * either: paths (a string matches the path exactly, or as a prefix when it
    * ends in `/*`), regular expressions tested against the path, or a function
-   * of the native request.
+   * of the native request (answering synchronously: a promise is logged once
+   * and the request is traced).
    * @default none
    */
   ignore?: readonly (string | RegExp)[] | ((request: Req) => boolean) | undefined;
-  /** Names the server span. @default `${method} ${route}`, or the method alone when no route matched */
+  /**
+   * Names the server span; must return a string synchronously (a promise is
+   * logged once and the default name stands).
+   * @default `${method} ${route}`, or the method alone when no route matched
+   */
   operationName?: ((info: OperationNameInfo<Req>) => string) | undefined;
-  /** Called right after the server span starts. A throwing hook is logged, never fatal. @default none */
+  /** Called right after the server span starts. A throwing hook, or an async one that rejects, is logged, never fatal. @default none */
   onStart?: ((span: Span, request: Req) => void) | undefined;
-  /** Called right before the server span finishes. A throwing hook is logged, never fatal. @default none */
+  /** Called right before the server span finishes. A throwing hook, or an async one that rejects, is logged, never fatal. @default none */
   onFinish?: ((span: Span, request: Req, response: Res) => void) | undefined;
   /** Request headers to record as `http.request.header.<name>` tags (case-insensitive allow-list). @default [] */
   captureRequestHeaders?: readonly string[] | undefined;

@@ -333,3 +333,45 @@ describe('beforeRequest without a tracer', () => {
     expect(span!.tags['http.url']).toBe(`http://127.0.0.1:${port}/late`);
   });
 });
+
+// issue 12: a user's own RequestWrapper got no URL protection and no caller name from the configured headers
+describe("a user's own RequestWrapper gets the same URL rules and caller name as NodeRequestWrapper", () => {
+  afterEach(() => resetConfig());
+
+  it('credentials (any scheme case) and sensitive query values never reach http.url; peer.service from the headers', () => {
+    configure({ callerNameHeaders: ['x-caller'] });
+    const recording = new RecordingTracer();
+    const span = beforeRequest(
+      {
+        method: 'GET',
+        operation: 'GET',
+        path: '/x',
+        fullUrl: 'HTTPS://admin:pw@svc.local/x?password=hunter2&id=7',
+        headers: { 'x-caller': 'billing' },
+      },
+      recording,
+    );
+    span.finish();
+    expect(recording.spans()[0]!.tags).toMatchObject({
+      'http.url': 'https://svc.local/x?password=REDACTED&id=7',
+      'peer.service': 'billing',
+    });
+  });
+
+  it("the wrapper's own callerName wins over the headers", () => {
+    configure({ callerNameHeaders: ['x-caller'] });
+    const recording = new RecordingTracer();
+    beforeRequest(
+      {
+        method: 'GET',
+        operation: 'GET',
+        path: '/',
+        fullUrl: 'http://svc.local/',
+        headers: { 'x-caller': 'billing' },
+        callerName: 'own',
+      },
+      recording,
+    ).finish();
+    expect(recording.spans()[0]!.tags['peer.service']).toBe('own');
+  });
+});

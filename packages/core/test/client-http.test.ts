@@ -9,7 +9,6 @@ import {
   beforeRequest,
   ClientInterceptors,
   configure,
-  hookSettings,
   NodeRequestWrapper,
   resetConfig,
   resolveOptions,
@@ -31,7 +30,7 @@ afterEach(() => {
   tracer.reset();
   resetConfig();
   ClientInterceptors.clear();
-  hookSettings.tracer = undefined;
+  configure({ tracer: null });
   messages.length = 0;
   setDebugLogger(undefined);
 });
@@ -107,18 +106,18 @@ describe('beforeHttpRequest', () => {
     expect(six).not.toHaveProperty('peer.hostname');
   });
 
-  it('no current span: nothing is traced by default; requireParent=false starts a root with hookSettings.tracer', () => {
+  it('no current span: nothing is traced by default; requireParent=false starts a root with the configured tracer', () => {
     const request = outgoing('http://a.example/');
     expect(beforeHttpRequest(request)).toBeNull();
     expect(request.set).toEqual([]);
-    hookSettings.tracer = tracer;
+    configure({ tracer });
     const root = recorded(beforeHttpRequest(request, 'http', false));
     expect(root.parentId).toBeUndefined();
     expect(request.set.map(([name]) => name)).toEqual(['traceparent']);
   });
 
   it('inside runSuppressed (an ignored request) nothing is traced, even with requireParent=false', () => {
-    hookSettings.tracer = tracer;
+    configure({ tracer });
     const request = outgoing('http://a.example/');
     const span = withParent(() => runSuppressed(() => beforeHttpRequest(request, 'http', false)));
     expect(span).toBeNull();

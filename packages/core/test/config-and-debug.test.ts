@@ -22,6 +22,8 @@ describe('configure()', () => {
       callerNameHeaders: [],
       calleeNameHeaders: [],
       calleeEndpointHeaders: [],
+      sensitiveQueryParameters: [],
+      dropQueryString: false,
     };
     expect(getConfig()).toEqual(defaults);
     configure({ callerNameHeaders: ['X-Caller', 'X-Service-Name'] });
@@ -31,7 +33,11 @@ describe('configure()', () => {
       callerNameHeaders: ['x-caller', 'x-service-name'],
       calleeNameHeaders: ['x-target'],
     });
-    configure({ calleeEndpointHeaders: 'X-Endpoint' as never });
+    // one validator for configure() and the adapters' header options: an array, never a bare string
+    expect(() => configure({ calleeEndpointHeaders: 'X-Endpoint' as never })).toThrow(
+      '@otinst/core: configure(): calleeEndpointHeaders must be an array of header names',
+    );
+    configure({ calleeEndpointHeaders: ['X-Endpoint', 'x-endpoint'] });
     expect(getConfig().calleeEndpointHeaders).toEqual(['x-endpoint']);
     configure({});
     expect(getConfig().callerNameHeaders).toEqual(['x-caller', 'x-service-name']);
@@ -147,6 +153,21 @@ describe('the debug logger', () => {
     expect(count).toBe(1500);
   });
 
+  // issue 15: past 1,000 keys nothing new was remembered, so every new message then logged on every call
+  it('past 1,000 distinct messages a repeated message is still logged once, not on every call', () => {
+    const lines: string[] = [];
+    setDebugLogger((message) => lines.push(message));
+    for (let i = 0; i < 1500; i++) debug(`message ${i}`);
+    for (let i = 0; i < 10; i++) debug('late failure');
+    expect(lines.filter((line) => line === 'late failure')).toHaveLength(1);
+    // a message that keeps recurring stays remembered while a thousand others come and go
+    for (let round = 0; round < 3; round++) {
+      for (let i = 0; i < 600; i++) debug(`round ${round} message ${i}`);
+      debug('late failure');
+    }
+    expect(lines.filter((line) => line === 'late failure')).toHaveLength(1);
+  });
+
   it('OTINST_DEBUG=1 switches the default logger on (stderr, [otinst] prefix); 0, false and empty do not', () => {
     const stderr = vi.spyOn(console, 'error').mockImplementation(() => {});
     process.env[ENV] = '1';
@@ -184,5 +205,28 @@ describe('the debug logger', () => {
     const silent = await import('@otinst/core');
     silent.debug('nobody hears this');
     expect(stderr).not.toHaveBeenCalled();
+  });
+});
+
+// issue 11: an async user hook that rejected became an unhandled rejection (the process exits)
+describe('safeExecute with a function that returns a promise', () => {
+  afterEach(() => setDebugLogger(undefined));
+
+  it('a rejection is logged like a throw and handled; the promise itself is returned unchanged', async () => {
+    const lines: string[] = [];
+    setDebugLogger((message) => lines.push(message));
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const rejected = Promise.reject(new Error('async hook broke'));
+      expect(safeExecute('async hook', () => rejected)).toBe(rejected);
+      await new Promise((resolve) => setImmediate(resolve));
+      await new Promise((resolve) => setImmediate(resolve));
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+    }
+    expect(lines).toEqual(['async hook failed']);
+    expect(unhandled).toEqual([]);
   });
 });

@@ -2,7 +2,15 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Span as NoopSpan } from 'opentracing';
 import type { Span } from 'opentracing';
-import { getCurrentSpan, runWithSpan, setDebugLogger, startChildSpan, traceFunction } from '@otinst/core';
+import {
+  getCurrentSpan,
+  runSuppressed,
+  runWithSpan,
+  setDebugLogger,
+  startChildSpan,
+  traceFunction,
+} from '@otinst/core';
+import { safeFinish } from '../src/tracer';
 import { RecordingTracer } from '@otinst/recorder';
 import type { RecordingSpanContext } from '@otinst/recorder';
 import { allTracers } from '../../../test/support/tracers';
@@ -301,5 +309,51 @@ describe('traceFunction', () => {
 
   it('rejects a non-function', () => {
     expect(() => traceFunction('fn' as never)).toThrow(TypeError);
+  });
+});
+
+// issue 11: a timer started lazily inside a request kept hanging children on that request forever
+describe('never a child of a finished span (API.md)', () => {
+  it('traceFunction under a finished current span starts a new trace, or nothing with requireActiveTrace', () => {
+    const request = tracer.startSpan('request');
+    const tick = traceFunction(() => 'tick', { name: 'tick', tracer });
+    const strict = traceFunction(() => 'strict', { name: 'strict', tracer, requireActiveTrace: true });
+    runWithSpan(request, () => {
+      tick();
+      strict();
+    });
+    safeFinish(request);
+    // what a setInterval started in the request runs after the response: the request's context, finished
+    runWithSpan(request, () => {
+      expect(tick()).toBe('tick');
+      expect(strict()).toBe('strict');
+    });
+    const children = tracer.spans().filter((span) => span.parentId === idOf(request));
+    expect(children.map((span) => span.operationName)).toEqual(['tick', 'strict']);
+    const later = tracer.spans().filter((span) => span.operationName === 'tick' && span.parentId === undefined);
+    expect(later).toHaveLength(1);
+    expect(tracer.spans().filter((span) => span.operationName === 'strict')).toHaveLength(1);
+  });
+
+  it('startChildSpan under a finished parent (current or given) starts a new trace', () => {
+    const request = tracer.startSpan('request');
+    safeFinish(request);
+    runWithSpan(request, () => startChildSpan('from-context', { tracer }).finish());
+    startChildSpan('given', { tracer, parent: request }).finish();
+    expect(byName('from-context').parentId).toBeUndefined();
+    expect(byName('given').parentId).toBeUndefined();
+    expect(byName('given').traceId).not.toBe(byName('request').traceId);
+  });
+
+  it('where tracing is suppressed (an ignored request), no local span at all', () => {
+    const fn = traceFunction(() => 'ran', { name: 'suppressed-fn', tracer });
+    let child: Span | undefined;
+    runSuppressed(() => {
+      expect(fn()).toBe('ran');
+      child = startChildSpan('suppressed-child', { tracer });
+      child.finish();
+    });
+    expect(child).toBeInstanceOf(NoopSpan);
+    expect(tracer.spans()).toEqual([]);
   });
 });

@@ -8,7 +8,14 @@ import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NodeRequestWrapper, splitHostAndPort, stripCredentials } from '@otinst/core';
+import {
+  configure,
+  NodeRequestWrapper,
+  resetConfig,
+  sanitiseUrl,
+  splitHostAndPort,
+  stripCredentials,
+} from '@otinst/core';
 
 /** What the server saw, read through the wrapper inside the request handler. */
 interface Seen {
@@ -98,12 +105,56 @@ describe('NodeRequestWrapper over a real HTTP server', () => {
     });
   });
 
-  it('a Host header carrying credentials loses them', async () => {
+  // issue 11: the Host header was copied as it came, so a path or query in it made a misleading URL
+  it.each([
+    ['admin.internal/admin/delete?x=', 'a path and query'],
+    ['evil.example#frag', 'a fragment'],
+    ['a b', 'a space'],
+    ['host:port', 'a non-numeric port'],
+    ['[::1', 'an unclosed IPv6 literal'],
+    ['[:::]', 'an invalid IPv6 literal'],
+    ['0', 'a number (0.0.0.0 to a URL parser)'],
+    ['svc.0', 'a name ending in a number (no URL at all to a URL parser)'],
+    ['1.2.3', 'a short IPv4'],
+    ['', 'nothing'],
+  ])('a Host header with %s (%s) is not used: the local address stands in', async (host) => {
+    const result = await raw(port, ['GET /x?y=1 HTTP/1.1', `Host: ${host}`, 'Connection: close'].join('\r\n'));
+    expect(result.fullUrl).toBe(`http://127.0.0.1:${port}/x?y=1`);
+  });
+
+  it.each([
+    ['svc.internal', 'http://svc.internal/p'],
+    ['svc.internal.:8080', 'http://svc.internal.:8080/p'],
+    ['10.0.0.7:81', 'http://10.0.0.7:81/p'],
+    ['[::1]:8080', 'http://[::1]:8080/p'],
+    ['my_host', 'http://my_host/p'],
+  ])('a well-formed Host header %s is used', async (host, url) => {
+    const result = await raw(port, ['GET /p HTTP/1.1', `Host: ${host}`, 'Connection: close'].join('\r\n'));
+    expect(result.fullUrl).toBe(url);
+  });
+
+  it('OPTIONS * (asterisk form) gives the server URL, not http://host*', async () => {
+    const result = await raw(port, ['OPTIONS * HTTP/1.1', 'Host: svc.internal', 'Connection: close'].join('\r\n'));
+    expect(result.fullUrl).toBe('http://svc.internal');
+    expect(result.path).toBe('*');
+  });
+
+  // issue 12: an upper-case scheme was not recognised: `http://127.0.0.1HTTP://user:pw@…`
+  it.each(['HTTP', 'Http', 'hTTp'])('an absolute-form target with scheme %s loses its credentials', async (scheme) => {
+    const result = await raw(
+      port,
+      [`GET ${scheme}://user:pw@svc.internal/x?y=1 HTTP/1.1`, 'Host: svc.internal', 'Connection: close'].join('\r\n'),
+    );
+    expect(result.fullUrl).toBe('http://svc.internal/x?y=1');
+    expect(result.path).toBe('/x');
+  });
+
+  it('a Host header carrying credentials is not a host: the local address stands in', async () => {
     const result = await raw(
       port,
       ['GET / HTTP/1.1', 'Host: user:secret@example.com', 'Connection: close'].join('\r\n'),
     );
-    expect(result.fullUrl).toBe('http://example.com/');
+    expect(result.fullUrl).toBe(`http://127.0.0.1:${port}/`);
   });
 
   it('without a Host header (HTTP/1.0) uses the local address and port', async () => {
@@ -279,8 +330,55 @@ describe('stripCredentials', () => {
     ['/relative@path', '/relative@path'],
     ['', ''],
     ['postgres://root:pw@127.0.0.1:5432/test', 'postgres://127.0.0.1:5432/test'],
+    ['HTTP://user:pw@example.com/x', 'http://example.com/x'],
+    ['HttpS://user@example.com', 'https://example.com'],
+    ['HTTP://example.com/X', 'http://example.com/X'],
   ])('%s → %s', (input, output) => {
     expect(stripCredentials(input)).toBe(output);
+  });
+});
+
+describe('sanitiseUrl', () => {
+  it.each([
+    ['/plain/path', '/plain/path'],
+    ['/p?a=1&b=2', '/p?a=1&b=2'],
+    ['/login?user=ann&password=hunter2', '/login?user=ann&password=REDACTED'],
+    [
+      '/p?PassWord=x&Access_Token=y&CLIENT_SECRET=z',
+      '/p?PassWord=REDACTED&Access_Token=REDACTED&CLIENT_SECRET=REDACTED',
+    ],
+    [
+      'https://b.s3.amazonaws.com/k?X-Amz-Credential=AKIA%2F1&X-Amz-Security-Token=tok&X-Amz-Signature=abc&X-Amz-Expires=60',
+      'https://b.s3.amazonaws.com/k?X-Amz-Credential=REDACTED&X-Amz-Security-Token=REDACTED&X-Amz-Signature=REDACTED&X-Amz-Expires=60',
+    ],
+    [
+      '/p?AWSAccessKeyId=a&Signature=b&sig=c&X-Goog-Signature=d',
+      '/p?AWSAccessKeyId=REDACTED&Signature=REDACTED&sig=REDACTED&X-Goog-Signature=REDACTED',
+    ],
+    ['/p?pass%77ord=encoded-name', '/p?pass%77ord=REDACTED'],
+    ['/p?token=', '/p?token='],
+    ['/p?token', '/p?token'],
+    ['/p?a=1&token=t&token=u', '/p?a=1&token=REDACTED&token=REDACTED'],
+    ['/cb#access_token=abc&state=1', '/cb#access_token=REDACTED&state=1'],
+    ['/cb?x=1#id_token=abc', '/cb?x=1#id_token=REDACTED'],
+    ['HTTP://u:p@h/x?api_key=k', 'http://h/x?api_key=REDACTED'],
+    ['/p?bad=%E0%A4%A&pwd=1', '/p?bad=%E0%A4%A&pwd=REDACTED'],
+  ])('%s → %s', (input, output) => {
+    expect(sanitiseUrl(input)).toBe(output);
+  });
+
+  it('configure({ sensitiveQueryParameters }) adds names; dropQueryString drops query and fragment', () => {
+    try {
+      configure({ sensitiveQueryParameters: ['X-Session'] });
+      expect(sanitiseUrl('/p?x-session=s&password=p&q=1')).toBe('/p?x-session=REDACTED&password=REDACTED&q=1');
+      configure({ dropQueryString: true });
+      expect(sanitiseUrl('http://h/p?q=1#f')).toBe('http://h/p');
+      expect(sanitiseUrl('http://h/p#f')).toBe('http://h/p');
+      expect(sanitiseUrl('http://u:p@h/p')).toBe('http://h/p');
+    } finally {
+      resetConfig();
+    }
+    expect(sanitiseUrl('/p?x-session=s')).toBe('/p?x-session=s');
   });
 });
 

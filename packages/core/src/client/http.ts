@@ -4,10 +4,10 @@ import { isIPv4, isIPv6 } from 'node:net';
 import { getConfig } from '../config';
 import { safeExecute } from '../safe';
 import * as tags from '../tags';
-import { safeInject, tracerOf, resolveTracer } from '../tracer';
-import { stripCredentials } from '../server/request';
+import { safeInject, tracerOf } from '../tracer';
+import { sanitiseUrl } from '../url';
 import { ClientInterceptors } from './interceptors';
-import { hookSettings, startClientSpan } from './span';
+import { startClientSpan } from './span';
 
 /** A framework-free view of an outgoing HTTP request. */
 export interface HttpClientRequest {
@@ -80,7 +80,7 @@ export function peerHostTag(host: string): string {
 export function beforeHttpRequest(
   request: HttpClientRequest,
   component = 'http',
-  requireParent = hookSettings.requireParentSpan,
+  requireParent = getConfig().requireParentSpan,
 ): Span | null {
   const config = getConfig();
   const endpoint =
@@ -90,7 +90,7 @@ export function beforeHttpRequest(
     [tags.SPAN_KIND]: tags.KIND_CLIENT,
     [tags.COMPONENT]: component,
     [tags.HTTP_METHOD]: method,
-    [tags.HTTP_URL]: stripCredentials(request.fullUrl),
+    [tags.HTTP_URL]: sanitiseUrl(request.fullUrl),
     [peerHostTag(request.host)]: request.host,
     [tags.PEER_PORT]: request.port,
   };
@@ -105,7 +105,7 @@ export function beforeHttpRequest(
     safeExecute('client interceptor', () => interceptor.process(request, span));
   }
   const carrier: Record<string, string> = {};
-  if (safeInject(tracerOf(span, resolveTracer(hookSettings.tracer)), span, FORMAT_HTTP_HEADERS, carrier)) {
+  if (safeInject(tracerOf(span), span, FORMAT_HTTP_HEADERS, carrier)) {
     let budget = INJECTED_BYTES_LIMIT;
     for (const name of Object.keys(carrier)) {
       const value = carrier[name];
@@ -140,7 +140,7 @@ const INJECTED_BYTES_LIMIT = 8192;
  * outgoing request, nor text that Node's http client would refuse with a throw
  * (a character above U+00FF): the same rule as Node's and undici's header check.
  */
-export function isSafeHeaderValue(value: string): boolean {
+function isSafeHeaderValue(value: string): boolean {
   return value.length <= 8192 && !/[^\t\x20-\x7e\x80-\xff]/.test(value);
 }
 
@@ -160,7 +160,7 @@ const KNOWN_FORMATS: ReadonlyMap<string, RegExp> = new Map([
 ]);
 
 /** False for a well-known propagation header whose value is malformed; true for every other header. */
-export function hasKnownFormat(name: string, value: string): boolean {
+function hasKnownFormat(name: string, value: string): boolean {
   const format = KNOWN_FORMATS.get(name.toLowerCase());
   return format === undefined || format.test(value);
 }
@@ -189,6 +189,6 @@ const RESERVED_HEADERS: ReadonlySet<string> = new Set([
   'cookie',
 ]);
 
-export function isSafeHeaderName(name: string): boolean {
+function isSafeHeaderName(name: string): boolean {
   return HEADER_NAME.test(name) && !RESERVED_HEADERS.has(name.toLowerCase());
 }

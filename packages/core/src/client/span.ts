@@ -1,26 +1,7 @@
-import type { Span, Tracer } from 'opentracing';
+import type { Span } from 'opentracing';
+import { getConfig } from '../config';
 import { getCurrentSpan, isTracingSuppressed } from '../context';
-import { childOptions, resolveTracer, safeSetTags, safeStartSpan, tracerOf, wasFinished } from '../tracer';
-
-/** Settings every client hook reads. */
-export interface HookSettings {
-  /**
-   * Create a client span only when a span is active (so pool health checks and
-   * background jobs make no orphan root spans).
-   * @default true
-   */
-  requireParentSpan: boolean;
-  /** Record SQL parameter values as `db.params`. @default false */
-  captureParameters: boolean;
-  /** Tracer for spans without a parent; spans with a parent use the parent's tracer. @default globalTracer() */
-  tracer: Tracer | undefined;
-}
-
-export const hookSettings: HookSettings = {
-  requireParentSpan: true,
-  captureParameters: false,
-  tracer: undefined,
-};
+import { childOptions, defaultTracer, safeSetTags, safeStartSpan, tracerOf, wasFinished } from '../tracer';
 
 /**
  * The span a new client span should hang under, or null. A callback scheduled
@@ -42,19 +23,19 @@ export function currentParent(): Span | null {
 export function startClientSpan(
   operationName: string,
   tags: Record<string, unknown>,
-  requireParent: boolean = hookSettings.requireParentSpan,
+  requireParent: boolean = getConfig().requireParentSpan,
 ): Span | null {
   if (isTracingSuppressed()) return null;
   const parent = currentParent();
   if (parent === null && requireParent) return null;
-  const tracer = parent === null ? resolveTracer(hookSettings.tracer) : tracerOf(parent, hookSettings.tracer);
+  const tracer = parent === null ? defaultTracer() : tracerOf(parent);
   const span = safeStartSpan(tracer, operationName, childOptions(parent));
   if (span !== null) safeSetTags(span, tags);
   return span;
 }
 
 /** True when a client hook would create a span here: for hooks that do costly preparation first. */
-export function wouldTrace(requireParent: boolean = hookSettings.requireParentSpan): boolean {
+export function wouldTrace(requireParent: boolean = getConfig().requireParentSpan): boolean {
   if (isTracingSuppressed()) return false;
   return !requireParent || currentParent() !== null;
 }

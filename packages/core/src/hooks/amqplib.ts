@@ -1,6 +1,6 @@
 import { FORMAT_TEXT_MAP } from 'opentracing';
 import type { Span } from 'opentracing';
-import { hookSettings, startClientSpan, wouldTrace } from '../client/span';
+import { startClientSpan, wouldTrace } from '../client/span';
 import { peerHostTag } from '../client/http';
 import { runWithSpan } from '../context';
 import { debug } from '../safe';
@@ -8,7 +8,7 @@ import * as tags from '../tags';
 import {
   childOptions,
   recordErrorOnSpan,
-  resolveTracer,
+  defaultTracer,
   safeExtract,
   safeFinish,
   safeInject,
@@ -90,7 +90,7 @@ function makePublish(original: AnyFunction): AnyFunction {
     if (span === null) return original.call(this, exchange, routingKey, content, options);
     const callerOptions = (typeof options === 'object' && options !== null ? options : {}) as PublishOptions;
     const headers: Record<string, unknown> = { ...callerOptions.headers };
-    safeInject(tracerOf(span, hookSettings.tracer), span, FORMAT_TEXT_MAP, headers);
+    safeInject(tracerOf(span), span, FORMAT_TEXT_MAP, headers);
     try {
       return original.call(this, exchange, routingKey, content, { ...callerOptions, headers });
     } catch (error) {
@@ -107,7 +107,7 @@ function makePublish(original: AnyFunction): AnyFunction {
 // Consumer
 
 function startConsumerSpan(channel: unknown, queue: string, message: AmqpMessage): Span | null {
-  const tracer = resolveTracer(hookSettings.tracer);
+  const tracer = defaultTracer();
   const headers = message.properties?.headers;
   const parent = headers === undefined || headers === null ? null : safeExtract(tracer, FORMAT_TEXT_MAP, headers);
   const span = safeStartSpan(tracer, `amqp:consume ${queue}`, childOptions(parent));

@@ -8,7 +8,7 @@
  *   (`Queue.prototype.addBulk`: one span for the batch), and
  *   `bullmq:upsertJobScheduler <queue>` (`Queue.prototype.upsertJobScheduler`,
  *   repeatable jobs): `span.kind=producer`; children of the current span, and
- *   only when there is one (unless `hookSettings.requireParentSpan` is false).
+ *   only when there is one (unless `configure({ requireParentSpan: false })`).
  * - `bullmq:process <queue>` (`Worker.prototype.callProcessJob`, where the
  *   worker calls the processor): `span.kind=consumer`, a child of the context
  *   carried in the job, active while the processor runs. A job that carries no
@@ -36,13 +36,13 @@
 import { FORMAT_TEXT_MAP } from 'opentracing';
 import type { Span, SpanContext } from 'opentracing';
 import { runWithSpan } from '../context';
-import { hookSettings, startClientSpan, wouldTrace } from '../client/span';
+import { startClientSpan, wouldTrace } from '../client/span';
 import { debug, safeExecute } from '../safe';
 import * as tags from '../tags';
 import {
   childOptions,
   recordErrorOnSpan,
-  resolveTracer,
+  defaultTracer,
   safeExtract,
   safeFinish,
   safeInject,
@@ -120,7 +120,7 @@ function producerSpan(operation: string, queue: QueueLike, extra: Record<string,
 /** The span's context as the JSON of a text map, or undefined when the tracer injects nothing. */
 function serialiseContext(span: Span): string | undefined {
   const carrier: Record<string, string> = {};
-  if (!safeInject(tracerOf(span, hookSettings.tracer), span, FORMAT_TEXT_MAP, carrier)) return undefined;
+  if (!safeInject(tracerOf(span), span, FORMAT_TEXT_MAP, carrier)) return undefined;
   return Object.keys(carrier).length === 0 ? undefined : JSON.stringify(carrier);
 }
 
@@ -212,13 +212,13 @@ function carriedContext(job: JobLike): SpanContext | null {
     debug('bullmq job telemetry metadata is not a JSON text map: processing without a parent');
     return null;
   }
-  return safeExtract(resolveTracer(hookSettings.tracer), FORMAT_TEXT_MAP, carrier);
+  return safeExtract(defaultTracer(), FORMAT_TEXT_MAP, carrier);
 }
 
 function consumerSpan(worker: QueueLike, job: JobLike): Span | null {
   if (typeof job !== 'object' || job === null) return null;
   const parent = carriedContext(job);
-  const span = safeStartSpan(resolveTracer(hookSettings.tracer), `bullmq:process ${worker.name}`, childOptions(parent));
+  const span = safeStartSpan(defaultTracer(), `bullmq:process ${worker.name}`, childOptions(parent));
   if (span === null) return null;
   safeSetTags(span, {
     [tags.SPAN_KIND]: tags.KIND_CONSUMER,

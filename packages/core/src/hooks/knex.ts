@@ -20,13 +20,14 @@
  * `db.statement` is the SQL as knex built it, with `?` placeholders (bound
  * values are never in it), cut at 4096 characters like the driver hooks' (the
  * command is read with the same scanner, `hooks/sql.ts`). Bound values are
- * recorded only when `hookSettings.captureParameters` is set (as `db.params`). Beware that knex itself writes the bound values
+ * recorded only when `configure({ captureParameters: true })` is set (as `db.params`). Beware that knex itself writes the bound values
  * into the message of a failed query's error, which the span's error log
  * carries; knex's `compileSqlOnError: false` option keeps them out.
  */
 import type { Span } from 'opentracing';
 import { runWithSpan } from '../context';
-import { hookSettings, startClientSpan, wouldTrace } from '../client/span';
+import { startClientSpan, wouldTrace } from '../client/span';
+import { getConfig } from '../config';
 import { safeExecute } from '../safe';
 import * as tags from '../tags';
 import { safeFinish } from '../tracer';
@@ -94,7 +95,7 @@ function startStatementSpan(client: KnexClient, query: unknown): Span | null {
     [KNEX_DIALECT]: dialect,
   };
   if (sql !== undefined) statementTags[tags.DB_STATEMENT] = truncate(sql);
-  if (hookSettings.captureParameters) {
+  if (getConfig().captureParameters) {
     const params = formatParameters(bindingsOf(query));
     if (params !== undefined) statementTags[DB_PARAMS] = params;
   }

@@ -1,7 +1,8 @@
 import * as dc from 'node:diagnostics_channel';
 import type { Span } from 'opentracing';
 import { peerHostTag } from '../client/http';
-import { hookSettings, startClientSpan, wouldTrace } from '../client/span';
+import { startClientSpan, wouldTrace } from '../client/span';
+import { getConfig } from '../config';
 import { bind, bindTracingChannel } from '../context';
 import { debug } from '../safe';
 import * as tags from '../tags';
@@ -126,7 +127,7 @@ function startChannelSpan(context: ChannelContext, valuesFormattedIn: boolean): 
     }
     if (statement !== undefined) spanTags[tags.DB_STATEMENT] = statement;
     tagPeer(spanTags, context.serverAddress, context.serverPort);
-    if (hookSettings.captureParameters) {
+    if (getConfig().captureParameters) {
       const params = formatParameters(context.values);
       if (params !== undefined) spanTags[DB_PARAMS] = params;
     }
@@ -227,7 +228,7 @@ function startCommandSpan(connection: Mysql2Connection, sql: unknown, values: un
     } else {
       tagPeer(spanTags, config.host ?? 'localhost', config.port ?? 3306);
     }
-    if (hookSettings.captureParameters) {
+    if (getConfig().captureParameters) {
       const params = formatParameters(values !== undefined && typeof values !== 'function' ? values : options?.values);
       if (params !== undefined) spanTags[DB_PARAMS] = params;
     }

@@ -1,6 +1,7 @@
 import type { Span } from 'opentracing';
 import { peerHostTag } from '../client/http';
-import { hookSettings, startClientSpan, wouldTrace } from '../client/span';
+import { startClientSpan, wouldTrace } from '../client/span';
+import { getConfig } from '../config';
 import { bind } from '../context';
 import { debug } from '../safe';
 import * as tags from '../tags';
@@ -92,7 +93,7 @@ function startQuerySpan(client: PgClient, config: unknown, values: unknown): Spa
     if (typeof client.host === 'string' && client.host !== '') spanTags[peerHostTag(client.host)] = client.host;
     const port = Number(client.port);
     if (Number.isInteger(port) && port > 0) spanTags[tags.PEER_PORT] = port;
-    if (hookSettings.captureParameters) {
+    if (getConfig().captureParameters) {
       const params = formatParameters(Array.isArray(values) ? values : query.values);
       if (params !== undefined) spanTags[DB_PARAMS] = params;
     }

@@ -1,5 +1,5 @@
 import type { Span } from 'opentracing';
-import { hookSettings } from '../client/span';
+import { getConfig } from '../config';
 import { safeExecute } from '../safe';
 import { recordErrorOnSpan } from '../tracer';
 
@@ -358,7 +358,7 @@ function jsonValue(_key: string, value: unknown): unknown {
 }
 
 /**
- * The `db.params` tag (only with `hookSettings.captureParameters`): the values
+ * The `db.params` tag (only with `configure({ captureParameters: true })`): the values
  * as JSON (bigints as strings, buffers by size), truncated.
  */
 export function formatParameters(values: unknown): string | undefined {
@@ -367,7 +367,7 @@ export function formatParameters(values: unknown): string | undefined {
   return truncate(text ?? String(values));
 }
 
-/** Tag for SQL parameter values, written only with `hookSettings.captureParameters`. */
+/** Tag for SQL parameter values, written only with `configure({ captureParameters: true })`. */
 export const DB_PARAMS = 'db.params';
 
 /**
@@ -381,7 +381,7 @@ const queryValues = new WeakMap<object, readonly unknown[]>();
 
 /** Remembers `values` of the query traced by `span`, unless parameters are recorded anyway. */
 export function rememberValues(span: Span | null, values: unknown): void {
-  if (span === null || hookSettings.captureParameters || !Array.isArray(values) || values.length === 0) return;
+  if (span === null || getConfig().captureParameters || !Array.isArray(values) || values.length === 0) return;
   queryValues.set(span, values);
 }
 

@@ -1,23 +1,9 @@
 import type { IncomingMessage } from 'node:http';
-import { isIPv6 } from 'node:net';
+import { isIPv4, isIPv6 } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { getConfig } from '../config';
 import type { RequestWrapper } from '../types';
-
-/** Removes `user:password@` from an absolute URL; other strings come back as they are. */
-export function stripCredentials(url: string): string {
-  const schemeEnd = url.indexOf('://');
-  if (schemeEnd === -1) return url;
-  const authorityStart = schemeEnd + 3;
-  let authorityEnd = url.length;
-  for (const stop of ['/', '?', '#']) {
-    const at = url.indexOf(stop, authorityStart);
-    if (at !== -1 && at < authorityEnd) authorityEnd = at;
-  }
-  const at = url.lastIndexOf('@', authorityEnd);
-  if (at < authorityStart) return url;
-  return url.slice(0, authorityStart) + url.slice(at + 1);
-}
+import { isAbsoluteUrl, stripCredentials } from '../url';
 
 /** The first configured header present, case-insensitive (`headers` has lower-case names). */
 export function firstHeader(
@@ -33,10 +19,29 @@ export function firstHeader(
   return undefined;
 }
 
+/** A reg-name or IPv4 (RFC 3986 without percent-escapes), or a bracketed IPv6 literal, then an optional port. */
+const HOST_AND_PORT = /^(?:([A-Za-z0-9][A-Za-z0-9._~-]*)|\[([0-9A-Fa-f:.]+)\])(?::\d{1,5})?$/;
+/** The last label of a name that WHATWG URL parsers read as an IPv4 number (`0`, `a.0`, `0x7f`). */
+const NUMERIC_LABEL = /(?:^|\.)(?:\d+|0x[0-9a-f]*)\.?$/i;
+
+/**
+ * True for a Host header that can stand in a URL as it is, for RFC 3986 and
+ * for WHATWG URL parsers alike: a name ending in a number must be a dotted
+ * IPv4 address (`http://0/` would be read as 0.0.0.0, `http://a.0/` not at all).
+ */
+function isHostAndPort(host: string): boolean {
+  if (host.length > 261) return false;
+  const match = HOST_AND_PORT.exec(host);
+  if (match === null) return false;
+  const [, name, ipv6] = match;
+  if (ipv6 !== undefined) return isIPv6(ipv6);
+  return !NUMERIC_LABEL.test(name!) || isIPv4(name!);
+}
+
 function pathOf(url: string): string {
   let start = 0;
   // an absolute-form target (`GET http://host/path`, sent to proxies): the path starts after the authority
-  const scheme = url.startsWith('/') ? -1 : url.indexOf('://');
+  const scheme = url.startsWith('/') || !isAbsoluteUrl(url) ? -1 : url.indexOf('://');
   if (scheme !== -1) {
     start = scheme + 3;
     while (start < url.length && url[start] !== '/' && url[start] !== '?') start++;
@@ -100,24 +105,27 @@ export class NodeRequestWrapper implements RequestWrapper {
   /**
    * Scheme, then the Host header (or the local address and port, the default
    * port omitted), then path and query: PEP 3333's reconstruction, as in the
-   * Python original. An absolute-form request target (proxies) is used as
-   * sent, minus any credentials.
+   * Python original. A Host header that is not a well-formed `host[:port]`
+   * (`admin.internal/admin?x=`, `a@b`) is not used: the local address is. An
+   * absolute-form request target (proxies, any scheme case) is used as sent,
+   * minus any credentials; the asterisk form (`OPTIONS *`) has no path.
+   * Query values are redacted later, where the tag is set (`sanitiseUrl`).
    */
   get fullUrl(): string {
     const url = this.#url;
-    if (url.startsWith('http://') || url.startsWith('https://')) return stripCredentials(url);
+    if (url.charCodeAt(0) !== 0x2f && isAbsoluteUrl(url)) return stripCredentials(url);
     const secure = (this.#req.socket as TLSSocket | undefined)?.encrypted === true;
     const scheme = secure ? 'https' : 'http';
     let host = this.#req.headers.host;
-    if (host === undefined || host === '') {
+    if (host === undefined || !isHostAndPort(host)) {
       const address = this.#req.socket?.localAddress ?? 'localhost';
       const port = this.#req.socket?.localPort;
       host = isIPv6(address) ? `[${address}]` : address;
       if (port !== undefined && port !== (secure ? 443 : 80)) host += `:${port}`;
-    } else if (host.includes('@')) {
-      host = host.slice(host.lastIndexOf('@') + 1);
     }
-    return `${scheme}://${host}${url}`;
+    // `OPTIONS *` names the server itself; any other origin-form target starts with `/`
+    const target = url === '*' ? '' : url.charCodeAt(0) === 0x2f ? url : `/${url}`;
+    return `${scheme}://${host}${target}`;
   }
 
   get remoteIp(): string | undefined {

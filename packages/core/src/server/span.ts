@@ -1,8 +1,8 @@
-import { FORMAT_HTTP_HEADERS, Span as NoopSpan, Tracer as NoopTracer } from 'opentracing';
+import { FORMAT_HTTP_HEADERS, globalTracer, Span as NoopSpan, Tracer as NoopTracer } from 'opentracing';
 import type { Span, Tracer } from 'opentracing';
 import { isIPv4 } from 'node:net';
 import type { ResolvedOptions } from '../options';
-import { debug, safeExecute } from '../safe';
+import { debug, isThenable, safeExecute, warnOnce } from '../safe';
 import * as tags from '../tags';
 import {
   childOptions,
@@ -17,6 +17,9 @@ import {
   safeStartSpan,
 } from '../tracer';
 import type { RequestWrapper } from '../types';
+import { getConfig } from '../config';
+import { sanitiseUrl } from '../url';
+import { firstHeader } from './request';
 
 /**
  * opentracing's no-op tracer (the global tracer until `initGlobalTracer`)
@@ -24,28 +27,50 @@ import type { RequestWrapper } from '../types';
  */
 const NOOP_SPAN = new NoopTracer().startSpan('noop');
 
-/** True for the span of opentracing's no-op tracer. */
-export function isNoopSpan(span: Span): boolean {
-  return span === NOOP_SPAN;
-}
-
 const SENSITIVE_HEADERS = new Set(['authorization', 'proxy-authorization', 'cookie', 'set-cookie']);
 const REDACTED = '[REDACTED]';
+
+/**
+ * The wrapper's own `callerName`, or else the first configured caller-name
+ * header (the Python original's base wrapper), so that a user's wrapper
+ * without the getter still tags `peer.service`.
+ */
+function callerNameOf(request: RequestWrapper): string | undefined {
+  const own = request.callerName;
+  if (own !== undefined) return own;
+  const names = getConfig().callerNameHeaders;
+  return names.length === 0 ? undefined : firstHeader(request.headers, names);
+}
 
 function startTags(request: RequestWrapper, component: string | undefined): Record<string, unknown> {
   const startTags: Record<string, unknown> = {
     [tags.SPAN_KIND]: tags.KIND_SERVER,
     [tags.HTTP_METHOD]: request.method,
-    [tags.HTTP_URL]: request.fullUrl,
+    // sanitised here, not in the wrapper: a user's own RequestWrapper gets the same protection
+    [tags.HTTP_URL]: sanitiseUrl(request.fullUrl),
   };
   if (component !== undefined) startTags[tags.COMPONENT] = component;
   const ip = request.remoteIp;
   if (ip) startTags[isIPv4(ip) ? tags.PEER_IPV4 : tags.PEER_IPV6] = ip;
   const port = request.remotePort;
   if (port) startTags[tags.PEER_PORT] = port;
-  const caller = request.callerName;
+  const caller = callerNameOf(request);
   if (caller) startTags[tags.PEER_SERVICE] = caller;
   return startTags;
+}
+
+/**
+ * The span came from opentracing's no-op tracer through the global tracer:
+ * no tracer was given and `initGlobalTracer` was never called,
+ * and every request works while nothing is recorded. Said once per process.
+ */
+function warnIfNoTracer(): void {
+  warnOnce(
+    'OTINST_NO_TRACER',
+    'otinst: no tracer, so no span is recorded: pass your tracer to the adapter ' +
+      '(tracingMiddleware(tracer), or the `tracer` option of the fastify and hapi plugins), ' +
+      "call configure({ tracer }), or call opentracing's initGlobalTracer(tracer) at start-up",
+  );
 }
 
 function startSpan(
@@ -56,6 +81,7 @@ function startSpan(
 ): Span | null {
   const parent = safeExtract(tracer, FORMAT_HTTP_HEADERS, request.headers);
   const span = safeStartSpan(tracer, operationName, childOptions(parent));
+  if (span === NOOP_SPAN && tracer === globalTracer()) warnIfNoTracer();
   if (span === null || span === NOOP_SPAN) return span;
   let spanTags: Record<string, unknown>;
   try {
@@ -187,8 +213,10 @@ export class ServerSpan {
     if (options.operationName !== undefined) {
       const hook = options.operationName;
       const info = { method: this.#method, route, path: this.#path, request: this.#request };
-      const custom = safeExecute('operationName hook', () => hook(info), name);
+      const custom: unknown = safeExecute('operationName hook', () => hook(info), name);
       if (typeof custom === 'string' && custom !== '') name = custom;
+      // an async hook: its promise (rejection observed by safeExecute) is no name; the default stands
+      else if (isThenable(custom)) debug('operationName hook returned a promise: it must return a string');
     }
     if (name !== this.#startName) safeSetOperationName(span, name);
     // one addTags call: opentracing's setTag allocates an object per call anyway

@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { hookSettings, installPatches, runWithSpan, uninstallPatches } from '@otinst/core';
+import { configure, installPatches, runWithSpan, uninstallPatches } from '@otinst/core';
 import { RecordingTracer } from '@otinst/recorder';
 import type { RecordedSpan } from '@otinst/recorder';
 import type * as SmithyClientModule from '@smithy/core/client';
@@ -88,8 +88,8 @@ beforeEach(() => {
 });
 
 afterEach(() => {
-  hookSettings.requireParentSpan = true;
-  hookSettings.tracer = undefined;
+  configure({ requireParentSpan: true });
+  configure({ tracer: null });
 });
 
 describe('aws-sdk hook, S3 (s3rver)', () => {
@@ -254,10 +254,10 @@ describe('aws-sdk hook, DynamoDB (dynalite)', () => {
 
 describe('aws-sdk hook, policy', () => {
   it('makes no span without a current span, and a root span when requireParentSpan is false', async () => {
-    hookSettings.tracer = tracer;
+    configure({ tracer });
     await s3.send(new ListObjectsV2Command({ Bucket: bucket }));
     expect(tracer.spans()).toEqual([]);
-    hookSettings.requireParentSpan = false;
+    configure({ requireParentSpan: false });
     await s3.send(new ListObjectsV2Command({ Bucket: bucket }));
     const [span] = awsSpans();
     expect(span!.operationName).toBe('aws:S3:ListObjectsV2');
@@ -317,8 +317,8 @@ describe('aws-sdk hook, policy', () => {
         throw new Error('tracer down');
       },
     };
-    hookSettings.tracer = broken as never;
-    // a parent whose tracer() fails falls back to hookSettings.tracer, which throws on startSpan
+    configure({ tracer: broken as never });
+    // a parent whose tracer() fails falls back to the configured tracer, which throws on startSpan
     Object.defineProperty(parent, 'tracer', { value: () => broken });
     const listed = await runWithSpan(parent, () => s3.send(new ListObjectsV2Command({ Bucket: bucket })));
     expect(listed.$metadata.httpStatusCode).toBe(200);

@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 // loaded before the hook is installed: the hook must patch the copy already in use
 import { Queue, Worker } from 'bullmq';
 import type { Job } from 'bullmq';
-import { getCurrentSpan, hookSettings, installPatches, runWithSpan, uninstallPatches } from '@otinst/core';
+import { getCurrentSpan, configure, installPatches, runWithSpan, uninstallPatches } from '@otinst/core';
 import { RecordingTracer } from '@otinst/recorder';
 import { MockTracer } from 'opentracing';
 import { isWrapped, originalOf } from '../../src/hooks/wrap';
@@ -169,8 +169,8 @@ describe.skipIf(!redisUp)('bullmq hook in one process', () => {
 
   afterEach(async () => {
     uninstallPatches();
-    hookSettings.tracer = undefined;
-    hookSettings.requireParentSpan = true;
+    configure({ tracer: null });
+    configure({ requireParentSpan: true });
     for (const worker of workers.splice(0)) await worker.close();
     for (const queue of queues.splice(0)) {
       await queue.obliterate({ force: true });
@@ -202,7 +202,7 @@ describe.skipIf(!redisUp)('bullmq hook in one process', () => {
   for (const make of [jaegerTracer, otelTracer]) {
     it(`links the worker span to the producer span under ${make.name}`, async () => {
       const t = make();
-      hookSettings.tracer = t.tracer;
+      configure({ tracer: t.tracer });
       const queue = newQueue(make.name);
       const done = startWorker(queue, 1);
       const root = t.tracer.startSpan('request');
@@ -222,7 +222,7 @@ describe.skipIf(!redisUp)('bullmq hook in one process', () => {
   }
 
   it('makes one addBulk span whose context every job of the batch carries', async () => {
-    hookSettings.tracer = tracer;
+    configure({ tracer });
     const queue = newQueue('bulk');
     const done = startWorker(queue, 3);
     const root = tracer.startSpan('request');
@@ -249,7 +249,7 @@ describe.skipIf(!redisUp)('bullmq hook in one process', () => {
   });
 
   it("keeps every repetition of a job scheduler in the scheduler's trace", async () => {
-    hookSettings.tracer = tracer;
+    configure({ tracer });
     const queue = newQueue('repeat');
     const done = startWorker(queue, 2);
     const root = tracer.startSpan('request');
@@ -274,7 +274,7 @@ describe.skipIf(!redisUp)('bullmq hook in one process', () => {
   });
 
   it('makes the worker span current in the processor, and never adopts the context the worker was created in', async () => {
-    hookSettings.tracer = tracer;
+    configure({ tracer });
     const queue = newQueue('ambient');
     const seen: (string | null)[] = [];
     const ambient = tracer.startSpan('ambient');
@@ -293,7 +293,7 @@ describe.skipIf(!redisUp)('bullmq hook in one process', () => {
   });
 
   it('respects omitContext and metadata the caller set, and does not touch the caller options', async () => {
-    hookSettings.tracer = tracer;
+    configure({ tracer });
     const queue = newQueue('omit');
     const root = tracer.startSpan('request');
     const omitOptions = { telemetry: { omitContext: true } };
@@ -313,12 +313,12 @@ describe.skipIf(!redisUp)('bullmq hook in one process', () => {
   });
 
   it('makes no producer span without a current span, and one when requireParentSpan is false', async () => {
-    hookSettings.tracer = tracer;
+    configure({ tracer });
     const queue = newQueue('orphan');
     const job = await queue.add('a', {});
     expect(job.opts.telemetry).toBeUndefined();
     expect(tracer.spans()).toEqual([]);
-    hookSettings.requireParentSpan = false;
+    configure({ requireParentSpan: false });
     await queue.add('b', {});
     const [span] = tracer.spans();
     expect(span!.operationName).toBe(`bullmq:add ${queue.name}`);
@@ -328,7 +328,7 @@ describe.skipIf(!redisUp)('bullmq hook in one process', () => {
   it("keeps jobs flowing when the tracer cannot inject or the job's metadata is garbage", async () => {
     // opentracing's MockTracer throws on inject and extract
     const mock = new MockTracer();
-    hookSettings.tracer = mock as unknown as typeof hookSettings.tracer;
+    configure({ tracer: mock as never });
     const queue = newQueue('broken');
     const seen: string[] = [];
     const done = startWorker(queue, 2, async (job) => {

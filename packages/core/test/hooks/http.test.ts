@@ -5,7 +5,6 @@ import {
   ClientInterceptors,
   configure,
   getCurrentSpan,
-  hookSettings,
   installPatches,
   resetConfig,
   runSuppressed,
@@ -493,14 +492,14 @@ describe('http hook: context', () => {
     expect(server.seen[0]!.headers['traceparent']).toBeUndefined();
   });
 
-  it('with requireParentSpan false: a root client span from hookSettings.tracer', async () => {
-    hookSettings.requireParentSpan = false;
-    hookSettings.tracer = rec.tracer;
+  it('with requireParentSpan false: a root client span from the configured tracer', async () => {
+    configure({ requireParentSpan: false });
+    configure({ tracer: rec.tracer });
     try {
       await collect(http.get(`${base}/root`));
     } finally {
-      hookSettings.requireParentSpan = true;
-      hookSettings.tracer = undefined;
+      configure({ requireParentSpan: true });
+      configure({ tracer: null });
     }
     const [root] = rec.spans();
     expect(root!.operationName).toBe('GET');

@@ -3,7 +3,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 // loaded before the hook is installed: the hook must patch the copy already in use
 import knexModule from 'knex';
 import type { Knex } from 'knex';
-import { hookSettings, installPatches, installedPatches, runWithSpan, uninstallPatches } from '@otinst/core';
+import { configure, installPatches, installedPatches, runWithSpan, uninstallPatches } from '@otinst/core';
 import { RecordingTracer } from '@otinst/recorder';
 import { isWrapped, originalOf } from '../../src/hooks/wrap';
 import { serviceAvailable } from '../../../../test/support/services';
@@ -96,9 +96,9 @@ for (const database of databases) {
 
     afterEach(() => {
       uninstallPatches();
-      hookSettings.requireParentSpan = true;
-      hookSettings.captureParameters = false;
-      hookSettings.tracer = undefined;
+      configure({ requireParentSpan: true });
+      configure({ captureParameters: false });
+      configure({ tracer: null });
     });
 
     it('makes one child span per statement, with the SQL text and no bound values', async () => {
@@ -128,16 +128,16 @@ for (const database of databases) {
     });
 
     it('records the bound values as db.params only when captureParameters asks', async () => {
-      hookSettings.captureParameters = true;
+      configure({ captureParameters: true });
       await inRoot(() => db(table).where({ id: 42 }).first());
       expect(spanNamed('knex:SELECT').tags['db.params']).toBe('[42,1]');
     });
 
     it('makes no span without a current span, and a root span when requireParentSpan is false', async () => {
-      hookSettings.tracer = tracer;
+      configure({ tracer });
       await db(table).select();
       expect(tracer.spans()).toEqual([]);
-      hookSettings.requireParentSpan = false;
+      configure({ requireParentSpan: false });
       await db(table).select();
       const select = spanNamed('knex:SELECT');
       expect(select.parentId).toBeUndefined();

@@ -5,7 +5,7 @@ import mysqlPromise from 'mysql2/promise';
 import type { Span, SpanOptions } from 'opentracing';
 import {
   getCurrentSpan,
-  hookSettings,
+  configure,
   installedPatches,
   installPatches,
   runSuppressed,
@@ -99,7 +99,7 @@ describe.skipIf(!up)('mysql2 hook, mysql2 3.24 (tracing channels)', () => {
   });
 
   afterEach(() => {
-    hookSettings.captureParameters = false;
+    configure({ captureParameters: false });
   });
 
   it('subscribes to the channels and patches nothing', () => {
@@ -196,8 +196,8 @@ describe.skipIf(!up)('mysql2 hook, mysql2 3.24 (tracing channels)', () => {
     expect(JSON.stringify(children)).not.toContain('secret');
   });
 
-  it('hookSettings.captureParameters tags db.params', async () => {
-    hookSettings.captureParameters = true;
+  it('configure({ captureParameters: true }) tags db.params', async () => {
+    configure({ captureParameters: true });
     const { children } = await traced(t, () => promiseConn.execute('SELECT ? AS a, ? AS b', ['x', 7]));
     expect(children[0]!.tags['db.params']).toBe('["x",7]');
   });

@@ -4,7 +4,7 @@ import { Span as NoopSpan, Tracer as NoopTracer } from 'opentracing';
 import type { Span, SpanOptions } from 'opentracing';
 import {
   getCurrentSpan,
-  hookSettings,
+  configure,
   installedPatches,
   installPatches,
   runSuppressed,
@@ -101,7 +101,7 @@ describe.skipIf(!up)('pg hook (PostgreSQL)', () => {
   });
 
   afterEach(() => {
-    hookSettings.captureParameters = false;
+    configure({ captureParameters: false });
   });
 
   it('patches Client#query and pg-pool connect, and leaves pg.native alone', () => {
@@ -213,8 +213,8 @@ describe.skipIf(!up)('pg hook (PostgreSQL)', () => {
     expect(JSON.stringify(children)).not.toContain('secret');
   });
 
-  it('hookSettings.captureParameters tags db.params', async () => {
-    hookSettings.captureParameters = true;
+  it('configure({ captureParameters: true }) tags db.params', async () => {
+    configure({ captureParameters: true });
     const { children } = await traced(t, () => client.query('SELECT $1::text AS a, $2::int AS b', ['x', 7]));
     expect(children[0]!.tags['db.params']).toBe('["x",7]');
   });
@@ -429,17 +429,17 @@ describe.skipIf(!up)('pg hook (PostgreSQL)', () => {
     }
   });
 
-  it('hookSettings.requireParentSpan = false: a root span from hookSettings.tracer', async () => {
-    hookSettings.requireParentSpan = false;
-    hookSettings.tracer = t.tracer;
+  it('configure({ requireParentSpan: false }): a root span from the configured tracer', async () => {
+    configure({ requireParentSpan: false });
+    configure({ tracer: t.tracer });
     try {
       t.reset();
       await client.query('SELECT 1 AS one');
       const spans = t.spans();
       expect(spans.map((span) => [span.operationName, span.parentId])).toEqual([['pg:SELECT', undefined]]);
     } finally {
-      hookSettings.requireParentSpan = true;
-      hookSettings.tracer = undefined;
+      configure({ requireParentSpan: true });
+      configure({ tracer: null });
     }
   });
 

@@ -1,0 +1,24 @@
+/**
+ * `@otinst/core/adapter`: what a framework adapter needs and an application
+ * does not (the server-span lifecycle, option resolution, the debug logger).
+ * Kept apart from the user API of `@otinst/core`, so that the root stays
+ * small; the names may change between minor versions with the adapters.
+ *
+ * @example
+ * ```ts
+ * import { setupTracing, startServerSpan, finishWithResponse, NodeRequestWrapper } from '@otinst/core/adapter';
+ * const options = setupTracing('@acme/otinst-polka', 'polka', userOptions);
+ * const handle = startServerSpan(options, NodeRequestWrapper.fromIncomingMessage(req), req);
+ * ```
+ */
+export type { RequestWrapper, TracingOptions } from './types';
+export { bind, bindEmitter, enterSpan, enterSuppressed, getCurrentSpan, runSuppressed, runWithSpan } from './context';
+export { getConfig } from './config';
+export { debug, safeExecute, warnOnce } from './safe';
+export { errorFields, recordErrorOnSpan, resolveTracer } from './tracer';
+export { sanitiseUrl, stripCredentials } from './url';
+export { NodeRequestWrapper } from './server/request';
+export { isIgnored, ServerSpan, startServerSpan, type ResponseHeaderReader } from './server/span';
+export { finishWithResponse, readNodeResponseHeader, type RouteResolver } from './server/node';
+export { resolveOptions, setupTracing, type ResolvedOptions } from './options';
+export { startClientSpan, wouldTrace } from './client/span';
