@@ -182,8 +182,7 @@ export function instrumentAmqplib(exports: unknown): number {
 
 /** The `amqplib` (0.10 to 2.x) hook. */
 export const hook: ClientHook = {
-  name: 'amqplib',
-  module: 'amqplib',
+  modules: ['amqplib'],
   versions: ['0.10.0', '3.0.0'],
   patch(exports) {
     instrumentAmqplib(exports);

@@ -163,7 +163,6 @@ let subscribed = false;
 
 /** The `fetch` client hook (global `fetch` and `undici`). */
 export const hook: ClientHook = {
-  name: 'fetch',
   patch() {
     if (subscribed) return;
     subscribed = true;

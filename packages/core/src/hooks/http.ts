@@ -328,7 +328,6 @@ function tracedRequest(
 
 /** The `http` client hook (`node:http` and `node:https`). */
 export const hook: ClientHook = {
-  name: 'http',
   patch() {
     wrapMethod(http, 'request', (original) => makeWrapper(original as RequestFunction, false) as typeof http.request);
     wrapMethod(http, 'get', (original) => makeWrapper(original as RequestFunction, false) as typeof http.get);

@@ -289,8 +289,7 @@ export function instrumentIoredis(exports: unknown, { useChannels = true } = {})
 
 /** The `ioredis` (5 and 6) client hook. */
 export const hook: ClientHook = {
-  name: 'ioredis',
-  module: 'ioredis',
+  modules: ['ioredis'],
   versions: ['5.0.0', '7.0.0'],
   patch(exports) {
     instrumentIoredis(exports);

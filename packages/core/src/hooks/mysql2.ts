@@ -370,8 +370,7 @@ export function publishesTracingChannels(version: string | undefined): boolean {
 
 /** The `mysql2` client hook (mysql2 3.x). */
 export const hook: ClientHook = {
-  name: 'mysql2',
-  module: 'mysql2',
+  modules: ['mysql2'],
   versions: ['3.0.0', '4.0.0'],
   patch(exports, version) {
     if (publishesTracingChannels(version)) subscribeChannels();
