@@ -291,6 +291,11 @@ export function instrumentIoredis(exports: unknown, { useChannels = true } = {})
 export const hook: ClientHook = {
   modules: ['ioredis'],
   versions: ['5.0.0', '7.0.0'],
+  install() {
+    // ioredis ≥ 5.11 publishes channels: subscribing is enough, whatever copy the app loads
+    active = true;
+    subscribeChannels();
+  },
   patch(exports) {
     instrumentIoredis(exports);
   },

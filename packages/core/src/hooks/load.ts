@@ -108,9 +108,20 @@ function isMainFile(file: string, moduleName: string): boolean {
 function onLoaded(request: string, parent: unknown, exports: unknown): void {
   // `import` of a CommonJS package arrives here with the file name as the request
   const byFile = isAbsolute(request);
+  const relative = !byFile && request.startsWith('.');
   for (const watch of watches) {
     if (byFile) {
       if (isMainFile(request, watch.moduleName)) notify(watch, exports, request);
+    } else if (relative) {
+      // a file of the package requiring its own main (`mysql2/promise` requires `./index.js`)
+      const from = (parent as { filename?: unknown } | undefined)?.filename;
+      if (typeof from !== 'string' || packageRoot(from, watch.moduleName) === undefined) continue;
+      try {
+        const file = moduleInternals._resolveFilename(request, parent);
+        if (isMainFile(file, watch.moduleName)) notify(watch, exports, file);
+      } catch (error) {
+        debug(`resolving ${request} failed`, error);
+      }
     } else if (request === watch.moduleName) {
       try {
         notify(watch, exports, moduleInternals._resolveFilename(request, parent));

@@ -372,9 +372,12 @@ export function publishesTracingChannels(version: string | undefined): boolean {
 export const hook: ClientHook = {
   modules: ['mysql2'],
   versions: ['3.0.0', '4.0.0'],
+  install() {
+    // copies that publish need no module: even `mysql2/promise` alone (which never loads the main) is traced
+    if (typeof (dc as { tracingChannel?: unknown }).tracingChannel === 'function') subscribeChannels();
+  },
   patch(exports, version) {
-    if (publishesTracingChannels(version)) subscribeChannels();
-    else patchMysql2Module(exports);
+    if (!publishesTracingChannels(version)) patchMysql2Module(exports);
   },
   unpatch() {
     unsubscribeChannels();

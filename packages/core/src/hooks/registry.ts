@@ -77,22 +77,20 @@ function createRegistry(): HookRegistry {
     gate.on = true;
     const entry: Installed = { stopWatching: [] };
     installed.set(name, entry);
-    if (hook.modules === undefined) {
-      try {
-        withGate(gate, () => hook.patch());
-      } catch (error) {
-        debug(`installing the ${name} hook failed`, error);
-      }
+    try {
+      if (hook.install !== undefined) withGate(gate, () => hook.install!());
+    } catch (error) {
+      debug(`installing the ${name} hook failed`, error);
       return;
     }
     const [min, below] = hook.versions ?? ['0.0.0', '999999.0.0'];
-    for (const moduleName of hook.modules) {
+    for (const moduleName of hook.modules ?? []) {
       const stop = onLibrary(moduleName, (exports, version) => {
         if (!versionInRange(version, min, below)) {
           debug(`${moduleName}@${version} is outside the ${name} hook's supported range >=${min} <${below}: not patched`);
           return;
         }
-        withGate(gate, () => hook.patch(exports, version, moduleName));
+        withGate(gate, () => hook.patch?.(exports, version, moduleName));
       });
       entry.stopWatching.push(stop);
     }
