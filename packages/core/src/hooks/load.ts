@@ -211,7 +211,8 @@ function onEsmLoaded(moduleName: string, namespace: unknown, url: string): void 
 
 function sourceText(source: LoadResult['source']): string | undefined {
   if (typeof source === 'string') return source;
-  if (source instanceof ArrayBuffer || ArrayBuffer.isView(source)) return Buffer.from(source as Uint8Array).toString('utf8');
+  if (source instanceof ArrayBuffer || ArrayBuffer.isView(source))
+    return Buffer.from(source as Uint8Array).toString('utf8');
   return undefined;
 }
 

@@ -87,7 +87,9 @@ function createRegistry(): HookRegistry {
     for (const moduleName of hook.modules ?? []) {
       const stop = onLibrary(moduleName, (exports, version) => {
         if (!versionInRange(version, min, below)) {
-          debug(`${moduleName}@${version} is outside the ${name} hook's supported range >=${min} <${below}: not patched`);
+          debug(
+            `${moduleName}@${version} is outside the ${name} hook's supported range >=${min} <${below}: not patched`,
+          );
           return;
         }
         withGate(gate, () => hook.patch?.(exports, version, moduleName));

@@ -27,6 +27,8 @@ interface Patch {
   gate: Gate;
   /** A gate of this patch alone (wrapped outside a registry install): uninstall switches it off itself. */
   ownGate: boolean;
+  /** The foreign wrapper found over this layer at uninstall. */
+  coveredBy?: unknown;
 }
 
 /** Layers in place now, newest last. */
@@ -82,7 +84,9 @@ export function wrapMethod<T extends object, K extends keyof T>(
   const original = target[name];
   if (typeof original !== 'function' || isWrapped(original)) return false;
   const waiting = dormant.get(target)?.get(name);
-  if (waiting !== undefined) {
+  // reuse our layer while the wrapper that covered it is still in place (else the layer is gone with it)
+  if (waiting !== undefined && waiting.coveredBy !== original) dormant.get(target)!.delete(name);
+  else if (waiting !== undefined) {
     if (!waiting.ownGate && waiting.gate !== currentGate) return false;
     // the layer is ours and runs again with this install: track it for the next uninstall
     dormant.get(target)!.delete(name);
@@ -129,6 +133,7 @@ export function restore(gates?: ReadonlySet<Gate>): void {
     const { target, name, descriptor, wrapper } = patch;
     if ((target as Record<PropertyKey, unknown>)[name] !== wrapper) {
       if (patch.ownGate) patch.gate.on = false;
+      patch.coveredBy = (target as Record<PropertyKey, unknown>)[name];
       let byName = dormant.get(target);
       if (byName === undefined) dormant.set(target, (byName = new Map()));
       byName.set(name, patch);
