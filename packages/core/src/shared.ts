@@ -34,6 +34,10 @@ function lookUp(): SharedState {
     return state;
   }
   if (found.version === SHARED_VERSION) return found;
+  // once per process, not once per copy
+  const kWarned = Symbol.for('otinst.sharedMismatchWarned');
+  if ((holder as Record<symbol, unknown>)[kWarned] === true) return create();
+  (holder as Record<symbol, unknown>)[kWarned] = true;
   warnOnce(
     'OTINST_CORE_COPIES',
     `@otinst/core: another copy of @otinst/core with an incompatible shared state (version ${String(found.version)}, ` +
