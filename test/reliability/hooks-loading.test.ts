@@ -81,6 +81,21 @@ function planted(marker: string): Record<string, string> {
   return files;
 }
 
+/** Real libraries that the app has installed (in its node_modules) but never loads. */
+const INSTALLED = [
+  'pg',
+  'mysql2',
+  'redis',
+  '@redis/client',
+  'ioredis',
+  'amqplib',
+  'knex',
+  'bullmq',
+  '@smithy/core',
+  '@aws-sdk/lib-storage',
+  '@aws-sdk/client-s3',
+];
+
 /** The app's own links: express and the built adapters and recorder. */
 const APP_LINKS = {
   'node_modules/express': 'node_modules/express',
@@ -121,8 +136,9 @@ describe('hooks load nothing (issue 12)', () => {
     expect(result.spans).toEqual(['GET /x']);
   });
 
-  it('creating the adapter adds nothing to require.cache (an app that loads only express)', async () => {
-    const app = layout('express-only', { 'app.cjs': EXPRESS_APP }, APP_LINKS);
+  it('creating the adapter adds nothing to require.cache (an app that loads only express, with every supported library installed)', async () => {
+    const installed = Object.fromEntries(INSTALLED.map((name) => [`node_modules/${name}`, `node_modules/${name}`]));
+    const app = layout('express-only', { 'app.cjs': EXPRESS_APP }, { ...APP_LINKS, ...installed });
     const result = await run<{ added: string[]; spans: string[] }>(join(app, 'app.cjs'), app);
     expect(result.added).toEqual([]);
     expect(result.spans).toEqual(['GET /x']);
