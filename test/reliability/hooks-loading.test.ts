@@ -125,6 +125,20 @@ const server = app.listen(0, '127.0.0.1', () => {
 });
 `;
 
+/** The same from ESM, with every module Node loads (require and import) listed by a registerHooks load hook. */
+const EXPRESS_APP_ESM = `
+import { registerHooks } from 'node:module';
+const loaded = [];
+registerHooks({ load: (url, context, next) => (loaded.push(url), next(url, context)) });
+const { default: express } = await import('express');
+const { RecordingTracer } = await import('@otinst/recorder');
+const { tracingMiddleware } = await import('@otinst/express');
+const before = loaded.length;
+express().use(tracingMiddleware(new RecordingTracer({ serviceName: 'esm' })));
+const { default: later } = await import('express');
+console.log(JSON.stringify({ added: loaded.slice(before), same: later === express }));
+`;
+
 describe('hooks load nothing (issue 12)', () => {
   it('never executes a planted package of the working directory or of the app that the app does not load', async () => {
     const marker = join(temp, 'executed.txt');
@@ -142,6 +156,9 @@ describe('hooks load nothing (issue 12)', () => {
     const result = await run<{ added: string[]; spans: string[] }>(join(app, 'app.cjs'), app);
     expect(result.added).toEqual([]);
     expect(result.spans).toEqual(['GET /x']);
+    writeFileSync(join(app, 'app.mjs'), EXPRESS_APP_ESM);
+    const esm = await run<{ added: string[]; same: boolean }>(join(app, 'app.mjs'), app);
+    expect(esm).toMatchObject({ added: [], same: true });
   });
 });
 

@@ -118,7 +118,7 @@ function clientHooksSetting(packageName: string, value: unknown): ClientHooksSet
       exclude: hookNames(packageName, 'clientHooks.exclude', (value as { exclude?: unknown }).exclude),
     });
   }
-  return fail(packageName, 'clientHooks must be true, false, an array of hook names or { exclude: [hook names] }');
+  return fail(packageName, 'clientHooks must be true, false or an array of hook names, or { exclude: [hook names] }');
 }
 
 /**

@@ -163,7 +163,7 @@ describe('clientHooks: { exclude }', () => {
     [{ exclude: 'pg' }, /@otinst\/test: clientHooks.exclude must be an array of hook names/],
     [{ include: ['pg'] }, /@otinst\/test: clientHooks: unknown key "include"/],
     [{}, /@otinst\/test: clientHooks.exclude must be an array/],
-    ['pg', /@otinst\/test: clientHooks must be true, false, an array of hook names or \{ exclude/],
+    ['pg', /@otinst\/test: clientHooks must be true, false or an array of hook names, or \{ exclude/],
     [['pg', 'nope'], /@otinst\/test: clientHooks: unknown hook "nope"/],
   ])('rejects clientHooks %j with a TypeError naming the package', (clientHooks, message) => {
     expect(() => setupTracing('@otinst/test', 'test', { clientHooks: clientHooks as never })).toThrow(TypeError);
