@@ -158,8 +158,15 @@ export function resolveOptions(
   });
 }
 
+/** Has some of a tracer's methods: meant as a tracer, even if it is not a complete one. */
+function looksLikeTracer(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  const methods = value as Partial<Record<'startSpan' | 'inject' | 'extract', unknown>>;
+  return [methods.startSpan, methods.inject, methods.extract].some((method) => typeof method === 'function');
+}
+
 function isPlainOptions(value: unknown): value is TracingOptions<never, never> {
-  return typeof value === 'object' && value !== null && !isTracer(value);
+  return typeof value === 'object' && value !== null && !looksLikeTracer(value);
 }
 
 /**
@@ -180,6 +187,11 @@ export function setupTracing(
 ): ResolvedOptions {
   let tracer: unknown;
   let options: unknown;
+  for (const argument of [tracerOrOptions, optionsOrTracer]) {
+    if (looksLikeTracer(argument) && !isTracer(argument)) {
+      fail(packageName, 'tracer must be an OpenTracing Tracer (with startSpan, inject and extract)');
+    }
+  }
   if (isTracer(tracerOrOptions)) {
     [tracer, options] = [tracerOrOptions, optionsOrTracer];
   } else if (isTracer(optionsOrTracer)) {
