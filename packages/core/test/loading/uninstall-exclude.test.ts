@@ -199,6 +199,13 @@ describe('setupTracing: (tracer, options), (options), and the one tracer rule', 
     expect(() => setupTracing('@otinst/test', 'test', { tracer: {} as never })).toThrow(
       /tracer must be an OpenTracing/,
     );
+    // an object with some of a tracer's methods is a broken tracer, not an options object
+    expect(() => setupTracing('@otinst/test', 'test', { startSpan() {} } as never)).toThrow(
+      /^@otinst\/test: tracer must be an OpenTracing Tracer/,
+    );
+    expect(() => setupTracing('@otinst/test', 'test', { clientHooks: false }, { inject() {} } as never)).toThrow(
+      /^@otinst\/test: tracer must be an OpenTracing Tracer/,
+    );
   });
 
   it('makes the first explicit tracer the configured one; a second adapter with another tracer does not override it', () => {
