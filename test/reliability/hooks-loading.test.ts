@@ -83,16 +83,7 @@ function planted(marker: string): Record<string, string> {
 
 /** Real libraries that the app has installed (in its node_modules) but never loads. */
 const INSTALLED = [
-  'pg',
-  'mysql2',
-  'redis',
-  '@redis/client',
-  'ioredis',
-  'amqplib',
-  'knex',
-  'bullmq',
-  '@smithy/core',
-  '@aws-sdk/lib-storage',
+  ...WATCHED.filter((name) => name !== 'undici' && name !== '@smithy/smithy-client'),
   '@aws-sdk/client-s3',
 ];
 
