@@ -82,10 +82,7 @@ function planted(marker: string): Record<string, string> {
 }
 
 /** Real libraries that the app has installed (in its node_modules) but never loads. */
-const INSTALLED = [
-  ...WATCHED.filter((name) => name !== 'undici' && name !== '@smithy/smithy-client'),
-  '@aws-sdk/client-s3',
-];
+const INSTALLED = [...WATCHED.filter((name) => name !== '@smithy/smithy-client'), '@aws-sdk/client-s3'];
 
 /** The app's own links: express and the built adapters and recorder. */
 const APP_LINKS = {
