@@ -24,6 +24,8 @@ export type LibraryListener = (exports: unknown, version: string | undefined, ba
 
 interface Watch {
   moduleName: string;
+  /** `/node_modules/<package>/`: every file of the package has it in its path. */
+  marker: string;
   listener: LibraryListener;
   seen: WeakSet<object>;
 }
@@ -47,9 +49,13 @@ function packageOf(moduleName: string): string {
   return parts.slice(0, moduleName.startsWith('@') ? 2 : 1).join('/');
 }
 
+function markerOf(moduleName: string): string {
+  return `${sep}node_modules${sep}${packageOf(moduleName).split('/').join(sep)}${sep}`;
+}
+
 /** `<…>/node_modules/<package>` for a file inside the package of `moduleName`, or undefined. */
 function packageRoot(file: string, moduleName: string): string | undefined {
-  const marker = `${sep}node_modules${sep}${packageOf(moduleName).split('/').join(sep)}${sep}`;
+  const marker = markerOf(moduleName);
   const at = file.lastIndexOf(marker);
   if (at === -1) return undefined;
   return file.slice(0, at + marker.length - 1);
@@ -111,11 +117,11 @@ function onLoaded(request: string, parent: unknown, exports: unknown): void {
   const relative = !byFile && request.startsWith('.');
   for (const watch of watches) {
     if (byFile) {
-      if (isMainFile(request, watch.moduleName)) notify(watch, exports, request);
+      if (request.includes(watch.marker) && isMainFile(request, watch.moduleName)) notify(watch, exports, request);
     } else if (relative) {
       // a file of the package requiring its own main (`mysql2/promise` requires `./index.js`)
       const from = (parent as { filename?: unknown } | undefined)?.filename;
-      if (typeof from !== 'string' || packageRoot(from, watch.moduleName) === undefined) continue;
+      if (typeof from !== 'string' || !from.includes(watch.marker)) continue;
       try {
         const file = moduleInternals._resolveFilename(request, parent);
         if (isMainFile(file, watch.moduleName)) notify(watch, exports, file);
@@ -160,7 +166,7 @@ function unpatchLoad(): void {
 /** The copies of `moduleName` that are in `require.cache` now (loaded, from any `node_modules`). */
 function loadedCopies(moduleName: string): [file: string, exports: unknown][] {
   const cache = moduleInternals._cache;
-  const needle = `${sep}node_modules${sep}${packageOf(moduleName).split('/').join(sep)}${sep}`;
+  const needle = markerOf(moduleName);
   const roots = new Set<string>();
   for (const file of Object.keys(cache)) {
     if (!file.includes(needle)) continue;
@@ -274,7 +280,7 @@ function unwatchEsm(): void {
  * Returns a function that stops watching.
  */
 export function onLibrary(moduleName: string, listener: LibraryListener): () => void {
-  const watch: Watch = { moduleName, listener, seen: new WeakSet() };
+  const watch: Watch = { moduleName, marker: markerOf(moduleName), listener, seen: new WeakSet() };
   watches.push(watch);
   patchLoad();
   watchEsm();
