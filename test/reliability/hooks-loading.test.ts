@@ -208,6 +208,56 @@ describe.skipIf(!postgres)('a library the app loads is patched, whenever and how
   });
 });
 
+/** mysql2 before 3.20 (no channels) used only through `mysql2/promise`, imported before or after the hooks. */
+const MYSQL2_PROMISE_APP = `
+const early = process.argv[2] === 'before' ? await import('mysql2/promise') : undefined;
+const core = await import('@otinst/core');
+const { RecordingTracer } = await import('@otinst/recorder');
+core.setupTracing('@otinst/test', 'test', { clientHooks: ['mysql2'] });
+const { default: mysql } = early ?? (await import('mysql2/promise'));
+const tracer = new RecordingTracer({ serviceName: 'mysql2-promise' });
+const root = tracer.startSpan('root');
+const connection = await mysql.createConnection({ host: '127.0.0.1', port: 3306, user: 'root', database: 'test' });
+await core.runWithSpan(root, () => connection.query('SELECT 1 AS one'));
+root.finish();
+await connection.end();
+const version = JSON.parse(await (await import('node:fs/promises')).readFile(new URL('./node_modules/mysql2/package.json', import.meta.url))).version;
+const spans = tracer.spans().map(({ operationName, spanId, parentId }) => ({ operationName, spanId, parentId }));
+console.log(JSON.stringify({ version, spans }));
+`;
+
+const mysql = await serviceAvailable('mysql');
+
+describe.skipIf(!mysql)('mysql2 without channels, used only through mysql2/promise', () => {
+  // a real copy named mysql2 (3.15, the repository's mysql2-nochannels), its dependencies linked
+  const pkg = JSON.parse(readFileSync(join(ROOT, 'node_modules/mysql2-nochannels/package.json'), 'utf8')) as {
+    dependencies: Record<string, string>;
+  };
+  const deps = Object.keys(pkg.dependencies).filter((name) => existsSync(join(ROOT, 'node_modules', name)));
+  const app = layout(
+    'mysql2-promise',
+    { 'app.mjs': MYSQL2_PROMISE_APP },
+    {
+      'node_modules/@otinst/core': 'packages/core',
+      'node_modules/@otinst/recorder': 'packages/recorder',
+      ...Object.fromEntries(deps.map((name) => [`node_modules/${name}`, `node_modules/${name}`])),
+    },
+  );
+  cpSync(join(ROOT, 'node_modules/mysql2-nochannels'), join(app, 'node_modules/mysql2'), { recursive: true });
+
+  it.each(['before', 'after'])('is patched when imported %s the adapter', async (mode) => {
+    const { version, spans } = await run<{
+      version: string;
+      spans: { operationName: string; spanId: string; parentId?: string }[];
+    }>(join(app, 'app.mjs'), app, [mode]);
+    expect(version).toMatch(/^3\.1\d\./);
+    const root = spans.find((span) => span.operationName === 'root')!;
+    expect(spans.filter((span) => span !== root)).toEqual([
+      { operationName: 'mysql2:SELECT', spanId: expect.any(String), parentId: root.spanId },
+    ]);
+  });
+});
+
 /** An ES-module-only package (format "module", no CommonJS build), imported before or after the hooks. */
 const ESM_ONLY = {
   'node_modules/knex/package.json': JSON.stringify({

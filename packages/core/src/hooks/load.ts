@@ -293,6 +293,24 @@ export function onLibrary(moduleName: string, listener: LibraryListener): () => 
   };
 }
 
+/**
+ * The exports of `request`, resolved beside the module whose exports are
+ * `exports`, if the application has loaded it already; never loads it. For
+ * a library's private classes, in the very copy the application uses.
+ */
+export function loadedBeside(exports: unknown, request: string): unknown {
+  const cache = moduleInternals._cache;
+  for (const file of Object.keys(cache)) {
+    if (cache[file]?.exports !== exports) continue;
+    try {
+      return cache[createRequire(file).resolve(request)]?.exports;
+    } catch {
+      return undefined;
+    }
+  }
+  return undefined;
+}
+
 /** Whether `version` lies in `[min, below)`; an unknown version is accepted. */
 export function versionInRange(version: string | undefined, min: string, below: string): boolean {
   if (version === undefined) return true;
