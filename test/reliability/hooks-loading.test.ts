@@ -258,6 +258,56 @@ describe.skipIf(!mysql)('mysql2 without channels, used only through mysql2/promi
   });
 });
 
+/** amqplib used only through `amqplib/callback_api`, required before or after the hooks. */
+const AMQPLIB_CALLBACK_APP = `
+const early = process.argv[2] === 'before' ? require('amqplib/callback_api') : undefined;
+const core = require('@otinst/core');
+const { RecordingTracer } = require('@otinst/recorder');
+core.setupTracing('@otinst/test', 'test', { clientHooks: ['amqplib'] });
+const amqp = early ?? require('amqplib/callback_api');
+const tracer = new RecordingTracer({ serviceName: 'amqplib-callback' });
+const queue = 'otinst-loading-' + process.pid + '-' + Date.now();
+const fail = (error) => { console.error(error); process.exit(1); };
+amqp.connect('amqp://guest:guest@127.0.0.1:5672', (error, connection) => {
+  if (error) fail(error);
+  connection.createChannel((error, channel) => {
+    if (error) fail(error);
+    const root = tracer.startSpan('root');
+    core.runWithSpan(root, () => channel.sendToQueue(queue, Buffer.from('x')));
+    root.finish();
+    channel.deleteQueue(queue, {}, () => connection.close(() => {
+      const spans = tracer.spans().map(({ operationName, spanId, parentId }) => ({ operationName, spanId, parentId }));
+      console.log(JSON.stringify({ queue, spans }));
+    }));
+  });
+});
+`;
+
+const rabbitmq = await serviceAvailable('rabbitmq');
+
+describe.skipIf(!rabbitmq)('amqplib used only through amqplib/callback_api', () => {
+  const app = layout(
+    'amqplib-callback',
+    { 'app.cjs': AMQPLIB_CALLBACK_APP },
+    {
+      'node_modules/@otinst/core': 'packages/core',
+      'node_modules/@otinst/recorder': 'packages/recorder',
+      'node_modules/amqplib': 'node_modules/amqplib',
+    },
+  );
+
+  it.each(['before', 'after'])('is patched when required %s the adapter', async (mode) => {
+    const { queue, spans } = await run<{
+      queue: string;
+      spans: { operationName: string; spanId: string; parentId?: string }[];
+    }>(join(app, 'app.cjs'), app, [mode]);
+    const root = spans.find((span) => span.operationName === 'root')!;
+    expect(spans.filter((span) => span !== root)).toEqual([
+      { operationName: `amqp:publish ${queue}`, spanId: expect.any(String), parentId: root.spanId },
+    ]);
+  });
+});
+
 /** An ES-module-only package (format "module", no CommonJS build), imported before or after the hooks. */
 const ESM_ONLY = {
   'node_modules/knex/package.json': JSON.stringify({
