@@ -316,14 +316,18 @@ const ESM_ONLY = {
     type: 'module',
     exports: './index.js',
   }),
-  'node_modules/knex/index.js': 'export class Client { query() { return "query"; } stream() { return "stream"; } }\n',
+  'node_modules/knex/index.js':
+    'export class Client { query() { return "query"; } stream() { return "stream"; } }\n' +
+    'export default { Client: class DefaultClient { query() { return "default"; } stream() {} } };\n',
 };
 const ESM_APP = `
 const early = process.argv[2] === 'before' ? await import('knex') : undefined;
 const { setupTracing } = await import('@otinst/core');
 setupTracing('@otinst/test', 'test', { clientHooks: ['knex'] });
-const { Client } = early ?? (await import('knex'));
-const patched = Client.prototype.query[Symbol.for('otinst.original')] !== undefined;
+const namespace = early ?? (await import('knex'));
+const { Client } = namespace;
+const isPatched = (C) => C.prototype.query[Symbol.for('otinst.original')] !== undefined;
+const patched = isPatched(Client) && isPatched(namespace.default.Client);
 console.log(JSON.stringify({ patched, works: new Client().query() }));
 `;
 

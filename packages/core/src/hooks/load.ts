@@ -212,7 +212,13 @@ function onEsmLoaded(moduleName: string, namespace: unknown, url: string): void 
   } catch {
     return;
   }
-  for (const watch of watches) if (watch.moduleName === moduleName) notify(watch, namespace, file);
+  // the classes may be named exports or members of the default export: hooks patch what they find
+  const defaultExport = (namespace as { default?: unknown } | null)?.default;
+  for (const watch of watches) {
+    if (watch.moduleName !== moduleName) continue;
+    notify(watch, namespace, file);
+    if (defaultExport !== undefined) notify(watch, defaultExport, file);
+  }
 }
 
 function sourceText(source: LoadResult['source']): string | undefined {
