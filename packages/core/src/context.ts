@@ -1,7 +1,8 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
+import type { AsyncLocalStorage } from 'node:async_hooks';
 import type { EventEmitter } from 'node:events';
 import type { Span } from 'opentracing';
 import { safeExecute } from './safe';
+import { shared } from './shared';
 
 /**
  * The request context: one AsyncLocalStorage for the whole process, owned by
@@ -9,10 +10,11 @@ import { safeExecute } from './safe';
  * so this is it. The store is the active span itself (no wrapper object: one
  * allocation less per request), or `SUPPRESSED` inside an ignored request.
  */
-const SUPPRESSED: unique symbol = Symbol('otinst.suppressed');
+// Symbol.for and the shared storage: every copy of @otinst/core in the process sees one context (shared.ts)
+const SUPPRESSED: unique symbol = Symbol.for('otinst.suppressed');
 type Store = Span | typeof SUPPRESSED | undefined;
 
-const storage = new AsyncLocalStorage<Store>();
+const storage = shared.storage as AsyncLocalStorage<Store>;
 
 let currentSpanFunc: (() => Span | null) | null = null;
 

@@ -1,7 +1,7 @@
 import type { Span, Tracer } from 'opentracing';
-import { nameList } from './config';
+import { configure, getConfig, nameList } from './config';
 import { debug, isThenable, observeRejection } from './safe';
-import { installAllPatches, installPatches, isHookName } from './hooks/registry';
+import { applyClientHooks, HOOK_NAMES, isHookName, type ClientHooksSetting } from './hooks/registry';
 import type { HookName, OperationNameInfo, TracingOptions } from './types';
 
 /**
@@ -14,7 +14,7 @@ export interface ResolvedOptions {
   /** The framework, tagged as `component`. */
   readonly component: string;
   readonly tracer: Tracer | undefined;
-  readonly clientHooks: boolean | readonly HookName[];
+  readonly clientHooks: ClientHooksSetting;
   /** Null when nothing is ignored (the common case: one comparison per request). */
   readonly isIgnored: ((path: string, request: unknown) => boolean) | null;
   readonly operationName: ((info: OperationNameInfo<unknown>) => string) | undefined;
@@ -102,6 +102,31 @@ function compileIgnore(packageName: string, value: unknown): ((path: string, req
   };
 }
 
+function hookNames(packageName: string, option: string, value: unknown): readonly HookName[] {
+  if (!Array.isArray(value)) fail(packageName, `${option} must be an array of hook names (${HOOK_NAMES.join(', ')})`);
+  for (const name of value as unknown[]) {
+    if (!isHookName(name)) {
+      fail(packageName, `${option}: unknown hook "${String(name)}"; valid names are ${HOOK_NAMES.join(', ')}`);
+    }
+  }
+  return Object.freeze([...(value as HookName[])]);
+}
+
+/** `clientHooks`: `true`, `false`, a list of hook names, or `{ exclude: [names] }`. */
+function clientHooksSetting(packageName: string, value: unknown): ClientHooksSetting {
+  if (typeof value === 'boolean') return value;
+  if (Array.isArray(value)) return hookNames(packageName, 'clientHooks', value);
+  if (typeof value === 'object' && value !== null) {
+    for (const key of Object.keys(value)) {
+      if (key !== 'exclude') fail(packageName, `clientHooks: unknown key "${key}" (only "exclude")`);
+    }
+    return Object.freeze({
+      exclude: hookNames(packageName, 'clientHooks.exclude', (value as { exclude?: unknown }).exclude),
+    });
+  }
+  return fail(packageName, 'clientHooks must be true, false or an array of hook names, or { exclude: [hook names] }');
+}
+
 /**
  * Validates `options` for the adapter `packageName` (throws a `TypeError`
  * naming the package and the option) and returns them normalised.
@@ -120,17 +145,11 @@ export function resolveOptions(
   if (tracer !== undefined && tracer !== null && !isTracer(tracer)) {
     fail(packageName, 'tracer must be an OpenTracing Tracer (with startSpan, inject and extract)');
   }
-  if (typeof clientHooks !== 'boolean') {
-    if (!Array.isArray(clientHooks)) fail(packageName, 'clientHooks must be true, false or an array of hook names');
-    for (const name of clientHooks as unknown[]) {
-      if (!isHookName(name)) fail(packageName, `clientHooks: unknown hook "${String(name)}"`);
-    }
-  }
   return Object.freeze({
     packageName,
     component,
     tracer: tracer ?? undefined,
-    clientHooks: Array.isArray(clientHooks) ? Object.freeze([...(clientHooks as HookName[])]) : clientHooks,
+    clientHooks: clientHooksSetting(packageName, clientHooks),
     isIgnored: compileIgnore(packageName, options.ignore),
     operationName: optionalFunction<ResolvedOptions['operationName']>(
       packageName,
@@ -145,26 +164,63 @@ export function resolveOptions(
   });
 }
 
+/** Has some of a tracer's methods: meant as a tracer, even if it is not a complete one. */
+function looksLikeTracer(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  const methods = value as Partial<Record<'startSpan' | 'inject' | 'extract', unknown>>;
+  return [methods.startSpan, methods.inject, methods.extract].some((method) => typeof method === 'function');
+}
+
+function isPlainOptions(value: unknown): value is TracingOptions<never, never> {
+  return typeof value === 'object' && value !== null && !looksLikeTracer(value);
+}
+
 /**
- * What every adapter does when it is created: validate the options, then
- * install the client hooks they ask for (the Python original's middleware
- * `__init__`). `tracer`, when given, wins over `options.tracer`.
+ * What every adapter does when it is created: validate the options, make an
+ * explicit tracer the process's default when none is configured (the one
+ * tracer rule, API.md), then install the client hooks they ask for.
+ *
+ * The adapters pass what the user gave: `(tracer, options)` or `(options)`
+ * (`tracingMiddleware({ tracer, ignore })`). A tracer given as an argument of
+ * its own wins over a `tracer` option. The older order `(options, tracer)` is
+ * still understood.
  */
 export function setupTracing(
   packageName: string,
   component: string,
-  options: TracingOptions<never, never> | undefined,
-  tracer?: Tracer | null,
+  tracerOrOptions?: Tracer | TracingOptions<never, never> | null,
+  optionsOrTracer?: TracingOptions<never, never> | Tracer | null,
 ): ResolvedOptions {
-  // express and koa take the tracer as an argument of its own: it wins over a `tracer` option
-  const merged =
-    tracer === undefined ||
-    tracer === null ||
-    (options !== undefined && (typeof options !== 'object' || options === null))
-      ? options
-      : { ...options, tracer };
-  const resolved = resolveOptions(packageName, component, merged);
-  if (resolved.clientHooks === true) installAllPatches();
-  else if (resolved.clientHooks !== false) installPatches(resolved.clientHooks);
+  let tracer: unknown;
+  let options: unknown;
+  for (const argument of [tracerOrOptions, optionsOrTracer]) {
+    if (looksLikeTracer(argument) && !isTracer(argument)) {
+      fail(packageName, 'tracer must be an OpenTracing Tracer (with startSpan, inject and extract)');
+    }
+  }
+  if (isTracer(tracerOrOptions)) {
+    [tracer, options] = [tracerOrOptions, optionsOrTracer];
+  } else if (isTracer(optionsOrTracer)) {
+    [tracer, options] = [optionsOrTracer, tracerOrOptions];
+  } else if (isPlainOptions(tracerOrOptions)) {
+    if (isPlainOptions(optionsOrTracer)) {
+      fail(
+        packageName,
+        'got two options objects: pass (tracer, options) or ({ tracer, ...options }), not (options, options)',
+      );
+    }
+    if (optionsOrTracer !== undefined && optionsOrTracer !== null) fail(packageName, 'options must be an object');
+    options = tracerOrOptions;
+  } else if (tracerOrOptions === undefined || tracerOrOptions === null) {
+    options = optionsOrTracer;
+  } else {
+    fail(packageName, 'the first argument must be an OpenTracing Tracer or an options object');
+  }
+  if (tracer !== undefined && isPlainOptions(options)) options = { ...options, tracer };
+  else if (tracer !== undefined && (options === undefined || options === null)) options = { tracer };
+  const resolved = resolveOptions(packageName, component, options as TracingOptions<never, never> | undefined);
+  // the first tracer given explicitly becomes the default outside requests; a later adapter's does not override it
+  if (resolved.tracer !== undefined && getConfig().tracer === undefined) configure({ tracer: resolved.tracer });
+  applyClientHooks(resolved.clientHooks);
   return resolved;
 }

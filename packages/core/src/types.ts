@@ -48,10 +48,13 @@ export interface TracingOptions<Req = unknown, Res = unknown> {
   tracer?: Tracer | undefined;
   /**
    * Client hooks to install when the adapter is created: `true` for every hook
-   * whose library is present, `false` for none, or a list of hook names.
+   * (each patches its library when the application loads it), `false` for
+   * none, a list of hook names, or `{ exclude: [...] }` for every hook but
+   * those. Excluded hooks stay off for the whole process: adapters created
+   * later do not install them (only an explicit `installPatches` does).
    * @default true
    */
-  clientHooks?: boolean | readonly HookName[] | undefined;
+  clientHooks?: boolean | readonly HookName[] | { readonly exclude: readonly HookName[] } | undefined;
   /**
    * Requests that get no span, and whose downstream calls are not traced
    * either: paths (a string matches the path exactly, or as a prefix when it

@@ -182,8 +182,8 @@ export function instrumentAmqplib(exports: unknown): number {
 
 /** The `amqplib` (0.10 to 2.x) hook. */
 export const hook: ClientHook = {
-  name: 'amqplib',
-  module: 'amqplib',
+  // `amqplib/callback_api` alone never loads the main module
+  modules: ['amqplib', 'amqplib/callback_api'],
   versions: ['0.10.0', '3.0.0'],
   patch(exports) {
     instrumentAmqplib(exports);

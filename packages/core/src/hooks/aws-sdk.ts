@@ -32,7 +32,6 @@ import { safeExecute } from '../safe';
 import * as tags from '../tags';
 import { recordErrorOnSpan, safeFinish, safeSetTag, wasFinished } from '../tracer';
 import type { ClientHook } from './hook';
-import { onLibrary } from './load';
 import { wrapMethod } from './wrap';
 
 const AWS_SERVICE = 'aws.service';
@@ -96,7 +95,6 @@ interface LibStorageModule {
 
 /** False after uninstall: middlewares left on clients pass straight through. */
 let active = false;
-let stopWatching: (() => void)[] = [];
 
 function stripSuffix(value: unknown, suffix: string): string | undefined {
   if (typeof value !== 'string' || value === '') return undefined;
@@ -238,20 +236,17 @@ function patchLibStorage(exports: unknown): void {
 }
 
 /**
- * The `aws-sdk` hook. It has no single `module`: smithy's `Client` lives in
- * one of two packages depending on the SDK release, and `Upload` in a third,
- * so the hook watches all of them itself and stops watching on uninstall.
+ * The `aws-sdk` hook: smithy's `Client` lives in one of two packages
+ * depending on the SDK release, and `Upload` in a third.
  */
 export const hook: ClientHook = {
-  name: 'aws-sdk',
-  patch() {
+  modules: [...CLIENT_MODULES, LIB_STORAGE],
+  patch(exports, _version, moduleName) {
     active = true;
-    for (const name of CLIENT_MODULES) stopWatching.push(onLibrary(name, patchClientModule));
-    stopWatching.push(onLibrary(LIB_STORAGE, patchLibStorage));
+    if (moduleName === LIB_STORAGE) patchLibStorage(exports);
+    else patchClientModule(exports);
   },
   unpatch() {
     active = false;
-    for (const stop of stopWatching) stop();
-    stopWatching = [];
   },
 };

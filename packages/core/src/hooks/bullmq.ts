@@ -262,8 +262,7 @@ function wrapCallProcessJob(original: CallProcessJobFn): CallProcessJobFn {
 
 /** The `bullmq` hook: `Queue.prototype.add/addBulk/upsertJobScheduler` and `Worker.prototype.callProcessJob`. */
 export const hook: ClientHook = {
-  name: 'bullmq',
-  module: 'bullmq',
+  modules: ['bullmq'],
   versions: ['5.34.0', '7.0.0'],
   patch(exports) {
     const { Queue, Worker } = exports as BullMQModule;

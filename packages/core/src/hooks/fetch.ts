@@ -163,8 +163,7 @@ let subscribed = false;
 
 /** The `fetch` client hook (global `fetch` and `undici`). */
 export const hook: ClientHook = {
-  name: 'fetch',
-  patch() {
+  install() {
     if (subscribed) return;
     subscribed = true;
     for (const [name, handler] of SUBSCRIPTIONS) diagnosticsChannel.subscribe(name, handler);

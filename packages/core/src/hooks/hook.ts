@@ -1,20 +1,25 @@
 /**
  * The shape every client hook has: one file per hook under `hooks/`.
  *
- * A library hook names its npm package and the versions it supports; the
- * registry finds every copy of the package (loaded before or after
- * installation) and calls `patch` once per copy whose version is supported.
- * Patches go through `wrapMethod`, which the registry undoes on uninstall;
- * channel subscriptions are undone by `unpatch`.
+ * A library hook names the npm packages it patches and the versions it
+ * supports; the registry finds every copy the application loads (before or
+ * after installation, `require()` or `import`) and calls `patch` once per
+ * supported copy. `install` runs once per installation, for what needs no
+ * copy of the library: Node built-ins, and the diagnostics channels that
+ * libraries publish (subscribing loads nothing). Patches go
+ * through `wrapMethod`, whose wrappers check the hook's installed flag and
+ * which the registry undoes on uninstall; channel subscriptions are undone by
+ * `unpatch`.
  */
 export interface ClientHook {
-  readonly name: string;
-  /** The npm package to patch; undefined for hooks on Node built-ins. */
-  readonly module?: string;
-  /** Supported versions of `module`: `[min, below)`. */
+  /** The npm packages to patch (several when the patched classes live in more than one). */
+  readonly modules?: readonly string[];
+  /** Supported versions of each of `modules`: `[min, below)`. */
   readonly versions?: readonly [min: string, below: string];
-  /** Patch one loaded copy of the library (or the built-ins, called once with no arguments). */
-  patch(exports: unknown, version: string | undefined): void;
-  /** Undo what `patch` did apart from `wrapMethod` (channel subscriptions, flags). */
+  /** Once per installation, before any copy is patched: built-ins, channel subscriptions. */
+  install?(): void;
+  /** Patch one loaded copy of `moduleName` (one of `modules`). */
+  patch?(exports: unknown, version: string | undefined, moduleName: string): void;
+  /** Undo what `patch` did apart from `wrapMethod` (channel subscriptions). */
   unpatch?(): void;
 }

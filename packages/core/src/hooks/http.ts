@@ -328,8 +328,7 @@ function tracedRequest(
 
 /** The `http` client hook (`node:http` and `node:https`). */
 export const hook: ClientHook = {
-  name: 'http',
-  patch() {
+  install() {
     wrapMethod(http, 'request', (original) => makeWrapper(original as RequestFunction, false) as typeof http.request);
     wrapMethod(http, 'get', (original) => makeWrapper(original as RequestFunction, false) as typeof http.get);
     wrapMethod(https, 'request', (original) => makeWrapper(original as RequestFunction, true) as typeof https.request);

@@ -289,9 +289,13 @@ export function instrumentIoredis(exports: unknown, { useChannels = true } = {})
 
 /** The `ioredis` (5 and 6) client hook. */
 export const hook: ClientHook = {
-  name: 'ioredis',
-  module: 'ioredis',
+  modules: ['ioredis'],
   versions: ['5.0.0', '7.0.0'],
+  install() {
+    // ioredis ≥ 5.11 publishes channels: subscribing is enough, whatever copy the app loads
+    active = true;
+    subscribeChannels();
+  },
   patch(exports) {
     instrumentIoredis(exports);
   },

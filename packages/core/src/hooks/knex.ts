@@ -159,8 +159,7 @@ function wrapStream(original: StreamFn): StreamFn {
 
 /** The `knex` hook: `knex.Client.prototype.query` and `.stream`. */
 export const hook: ClientHook = {
-  name: 'knex',
-  module: 'knex',
+  modules: ['knex'],
   versions: ['0.95.0', '4.0.0'],
   patch(exports) {
     const prototype = (exports as KnexModule).Client?.prototype;

@@ -8,7 +8,7 @@ import { debug } from '../safe';
 import * as tags from '../tags';
 import { safeFinish } from '../tracer';
 import type { ClientHook } from './hook';
-import { versionInRange } from './load';
+import { loadedBeside, versionInRange } from './load';
 import {
   DB_PARAMS,
   formatParameters,
@@ -371,12 +371,21 @@ export function publishesTracingChannels(version: string | undefined): boolean {
 
 /** The `mysql2` client hook (mysql2 3.x). */
 export const hook: ClientHook = {
-  name: 'mysql2',
-  module: 'mysql2',
+  // `mysql2/promise` alone never loads the main module
+  modules: ['mysql2', 'mysql2/promise'],
   versions: ['3.0.0', '4.0.0'],
-  patch(exports, version) {
-    if (publishesTracingChannels(version)) subscribeChannels();
-    else patchMysql2Module(exports);
+  install() {
+    // copies that publish need no module: even `mysql2/promise` alone (which never loads the main) is traced
+    if (typeof (dc as { tracingChannel?: unknown }).tracingChannel === 'function') subscribeChannels();
+  },
+  patch(exports, version, moduleName) {
+    if (publishesTracingChannels(version)) return;
+    // from `mysql2/promise`: the classes it loaded itself
+    const classes =
+      moduleName === 'mysql2'
+        ? exports
+        : { Connection: loadedBeside(exports, './lib/connection.js'), Pool: loadedBeside(exports, './lib/pool.js') };
+    patchMysql2Module(classes);
   },
   unpatch() {
     unsubscribeChannels();

@@ -275,8 +275,7 @@ export function patchPgModule(exports: unknown): void {
 
 /** The `pg` client hook (node-postgres 8 with pg-pool). */
 export const hook: ClientHook = {
-  name: 'pg',
-  module: 'pg',
+  modules: ['pg'],
   versions: ['8.0.0', '9.0.0'],
   patch(exports) {
     patchPgModule(exports);

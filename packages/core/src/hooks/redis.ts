@@ -364,10 +364,14 @@ export function instrumentRedisClient(clientModule: unknown, { useChannels = tru
 
 /** The `redis` (node-redis 4, 5 and 6) client hook. */
 export const hook: ClientHook = {
-  name: 'redis',
-  module: '@redis/client',
+  modules: ['@redis/client'],
   // @redis/client 1.x is redis 4; 5.x and 6.x are redis 5 and 6
   versions: ['1.0.0', '7.0.0'],
+  install() {
+    // redis ≥ 5.12 publishes channels: subscribing is enough, whatever copy the app loads
+    active = true;
+    subscribeChannels();
+  },
   patch(exports) {
     instrumentRedisClient(exports);
   },

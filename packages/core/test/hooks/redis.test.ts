@@ -127,6 +127,7 @@ describe.skipIf(!up)('redis hook (node-redis 4, 5, 6)', () => {
     }
     redis6Pool = require(join(clientModuleDir('redis'), 'dist/lib/client/pool.js')).RedisClientPool;
     originalExecute = redis6Pool.prototype['execute'];
+    require(clientModuleDir('redis')); // the app loads @redis/client: hooks patch only what the app loaded
     installPatches(['redis']);
     expect(redis6Pool.prototype['execute']).not.toBe(originalExecute);
     installPatches(['redis']); // twice: still one span per command
