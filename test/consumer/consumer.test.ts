@@ -1,9 +1,10 @@
 /**
- * The packages as users get them. A copy of the repository as a fresh clone
- * has it (the files git tracks or would track: no `dist`, no build info) gets
- * `npm pack` for every package, which must build through `prepack`; each
- * tarball's file list and package.json are checked; then the tarballs alone
- * are installed into a fresh project outside the repository, a small app per
+ * The packages as users get them. In a copy of the repository as a fresh clone
+ * has it (the files git tracks or would track: no `dist`, no build info),
+ * `scripts/install-from-clone.js` packs every package, which must build
+ * through `prepack`, and installs the tarballs alone into a fresh project
+ * outside the repository. Each tarball's file list and package.json are
+ * checked, a small app per
  * framework runs from CommonJS and from ESM, and a TypeScript consumer
  * (`strict`, `moduleResolution: nodenext`) typechecks. publint and
  * arethetypeswrong check the packages' shape. Run on every supported Node
@@ -38,14 +39,10 @@ const TYPES_PEERS: Record<string, string[]> = {
   koa: ['@types/koa'],
 };
 
-interface PackedFile {
-  path: string;
-}
 interface Packed {
   name: string;
-  version: string;
-  filename: string;
-  files: PackedFile[];
+  /** the tarball's file list, without its `package/` prefix */
+  files: string[];
 }
 interface Manifest {
   name: string;
@@ -69,6 +66,7 @@ let project: string;
 const tarballs: string[] = [];
 const packed = new Map<string, Packed>();
 const builtBeforePack: string[] = [];
+let installLog = '';
 
 function run(command: string, args: string[], cwd: string): string {
   return execFileSync(command, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 240_000 });
@@ -85,7 +83,7 @@ const readJson = <T>(file: string): T => JSON.parse(readFileSync(file, 'utf8')) 
 function copyAsFreshClone(to: string): void {
   const listed = run('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], ROOT)
     .split('\0')
-    .filter((file) => file !== '' && (!file.includes('/') || file.startsWith('packages/')));
+    .filter((file) => file !== '' && (!file.includes('/') || /^(packages|scripts)\//.test(file)));
   for (const file of listed) {
     if (!existsSync(join(ROOT, file))) continue; // deleted, not yet committed
     mkdirSync(dirname(join(to, file)), { recursive: true });
@@ -104,17 +102,6 @@ beforeAll(() => {
   clone = join(work, 'clone');
   copyAsFreshClone(clone);
   for (const name of PACKAGES) if (existsSync(join(clone, 'packages', name, 'dist'))) builtBeforePack.push(name);
-  const packs = join(work, 'packs');
-  mkdirSync(packs);
-  const output = run(
-    npm,
-    ['pack', ...PACKAGES.flatMap((name) => ['-w', `@otinst/${name}`]), '--pack-destination', packs, '--json'],
-    clone,
-  );
-  for (const entry of JSON.parse(output.slice(output.indexOf('['))) as Packed[]) {
-    packed.set(entry.name, entry);
-    tarballs.push(join(packs, entry.filename));
-  }
   project = join(work, 'app');
   mkdirSync(project);
   writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'otinst-consumer', private: true }, null, 2));
@@ -133,19 +120,32 @@ beforeAll(() => {
     '@types/koa',
     '@types/koa__router',
   ];
-  run(
-    npm,
-    [
-      'install',
-      '--no-audit',
-      '--no-fund',
-      '--prefer-offline',
-      '--loglevel=error',
-      ...tarballs,
-      ...thirdParty.map((name) => `${name}@${versionOf(name)}`),
-    ],
-    project,
-  );
+  const offline = { ...process.env, npm_config_prefer_offline: 'true', npm_config_loglevel: 'error' };
+  execFileSync(npm, ['install', '--no-audit', '--no-fund', ...thirdParty.map((name) => `${name}@${versionOf(name)}`)], {
+    cwd: project,
+    env: offline,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    timeout: 240_000,
+  });
+  // the one command README and getting started give until the first publish
+  installLog = execFileSync(process.execPath, [join(clone, 'scripts/install-from-clone.js'), project], {
+    cwd: work,
+    env: offline,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+    timeout: 300_000,
+  });
+  const vendor = join(project, 'vendor/otinst');
+  for (const file of readdirSync(vendor)) {
+    const tarball = join(vendor, file);
+    tarballs.push(tarball);
+    const name = `@otinst/${/^otinst-(.+)-\d+\.\d+\.\d+.*\.tgz$/.exec(file)![1]!}`;
+    const files = run('tar', ['-tzf', tarball], work)
+      .split('\n')
+      .filter((line) => line !== '' && !line.endsWith('/'))
+      .map((line) => line.replace(/^package\//, ''));
+    packed.set(name, { name, files });
+  }
   for (const file of ['app.cjs', 'app.mjs', 'app.ts']) cpSync(join(__dirname, file), join(project, file));
 }, 420_000);
 
@@ -168,8 +168,18 @@ describe('npm pack from a fresh clone', () => {
     expect([...packed.keys()].sort()).toEqual(PACKAGES.map((name) => `@otinst/${name}`).sort());
   });
 
+  it('scripts/install-from-clone.js installs every package from its tarball, saved as file: dependencies', () => {
+    expect(installLog).toMatch(/^Installed @otinst\/core@\S+, .*@otinst\/hapi@\S+ into /m);
+    const { dependencies } = readJson<{ dependencies: Record<string, string> }>(join(project, 'package.json'));
+    for (const name of PACKAGES) {
+      const version = readJson<Manifest>(join(ROOT, 'packages', name, 'package.json')).version;
+      expect(dependencies[`@otinst/${name}`]).toBe(`file:vendor/otinst/otinst-${name}-${version}.tgz`);
+      expect(readJson<Manifest>(join(installed(name), 'package.json')).version).toBe(version);
+    }
+  });
+
   it.each(PACKAGES)('@otinst/%s ships dist, types, sources, LICENSE, README and package.json, no tests', (name) => {
-    const files = packed.get(`@otinst/${name}`)!.files.map((file) => file.path);
+    const files = packed.get(`@otinst/${name}`)!.files;
     const expected = ['package.json', 'README.md', 'LICENSE', 'dist/index.js', 'dist/index.d.ts', 'src/index.ts'];
     if (ADAPTERS.includes(name)) expected.push('dist/index.mjs', 'dist/index.d.mts', 'src/index.mts');
     expect(files).toEqual(expect.arrayContaining(expected));
