@@ -141,21 +141,29 @@ export function resolveOptions(
 /**
  * What every adapter does when it is created: validate the options, then
  * install the client hooks they ask for (the Python original's middleware
- * `__init__`). `tracer`, when given, wins over `options.tracer`.
+ * `__init__`). `tracerOrOptions` is a tracer (it wins over `options.tracer`)
+ * or, alone, the options object itself (`tracingMiddleware({ tracer, ignore })`).
  */
 export function setupTracing(
   packageName: string,
   component: string,
-  options: TracingOptions<never, never> | undefined,
-  tracer?: Tracer | null,
+  tracerOrOptions?: Tracer | TracingOptions<never, never> | null,
+  options?: TracingOptions<never, never>,
 ): ResolvedOptions {
-  // express and koa take the tracer as an argument of its own: it wins over a `tracer` option
-  const merged =
-    tracer === undefined ||
-    tracer === null ||
-    (options !== undefined && (typeof options !== 'object' || options === null))
-      ? options
-      : { ...options, tracer };
+  let merged: TracingOptions<never, never> | undefined;
+  if (tracerOrOptions === undefined || tracerOrOptions === null) {
+    merged = options;
+  } else if (typeof tracerOrOptions === 'object' && !('startSpan' in tracerOrOptions)) {
+    // the options-object form; something with a startSpan is meant as a tracer, and checked as one
+    if (options !== undefined) {
+      fail(packageName, 'give the options once: (options) or (tracer, options), not two options objects');
+    }
+    merged = tracerOrOptions;
+  } else if (options !== undefined && (typeof options !== 'object' || options === null)) {
+    merged = options; // resolveOptions names the mistake
+  } else {
+    merged = { ...options, tracer: tracerOrOptions as Tracer };
+  }
   const resolved = resolveOptions(packageName, component, merged);
   if (resolved.clientHooks === true) installAllPatches();
   else if (resolved.clientHooks !== false) installPatches(resolved.clientHooks);
