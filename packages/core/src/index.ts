@@ -27,4 +27,5 @@ export { beforeHttpRequest, splitHostAndPort, type HttpClientRequest } from './c
 export { ClientInterceptors, type ClientInterceptor } from './client/interceptors';
 export { hookSettings, startClientSpan, wouldTrace, type HookSettings } from './client/span';
 export { startChildSpan, traceFunction, type ChildSpanOptions, type TraceFunctionOptions } from './local-span';
+export { wrapMethod } from './hooks/wrap';
 export { HOOK_NAMES, installAllPatches, installedPatches, installPatches, uninstallPatches } from './hooks/registry';

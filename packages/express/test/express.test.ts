@@ -185,8 +185,8 @@ describe.each(FRAMEWORKS)('$name', ({ express, major }) => {
       ['/orgs/acme/users/42', 'GET /orgs/:orgId/users/:id'],
       ['/orgs/users/users/users', 'GET /orgs/:orgId/users/:id'],
       ['/orgs/acme/teams/red/members/9', 'GET /orgs/:orgId/teams/:teamId/members/:memberId'],
-      // express 4 keeps no mount template, only a case-insensitive regexp: its static text comes from the request
-      ['/ORGS/Acme/USERS/42', major === 4 ? 'GET /ORGS/:orgId/users/:id' : 'GET /orgs/:orgId/users/:id'],
+      // matched case-insensitively: named by the template, not by the request's casing (express 4 too)
+      ['/ORGS/Acme/USERS/42', 'GET /orgs/:orgId/users/:id'],
     ])('names %s with the mount templates: %s', async (path, name) => {
       const response = await fetch(`${served.url}${path}`);
       expect(response.status).toBe(200);
