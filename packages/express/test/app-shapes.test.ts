@@ -44,6 +44,7 @@ describe.each(FRAMEWORKS)('$name app shapes', ({ express }) => {
     const { status, body } = await get(app, '/admin/users/7');
     expect(status).toBe(200);
     const span = await onlySpan(t);
+    expect(t.tracer.store.unfinished()).toEqual([]);
     expect(span.operationName).toBe('GET /admin/users/:id');
     expect(span.tags['http.route']).toBe('/admin/users/:id');
     expect(span.parentId ?? null).toBeNull();
@@ -57,6 +58,7 @@ describe.each(FRAMEWORKS)('$name app shapes', ({ express }) => {
     app.get('/users/:id', answerSpan);
     const { body } = await get(app, '/users/1');
     const span = await onlySpan(t);
+    expect(t.tracer.store.unfinished()).toEqual([]);
     expect(span.operationName).toBe('GET /users/:id');
     expect(JSON.parse(body)).toEqual({ span: span.spanId });
   });
@@ -70,6 +72,7 @@ describe.each(FRAMEWORKS)('$name app shapes', ({ express }) => {
     app.use('/api', router);
     await get(app, '/api/items/3');
     expect((await onlySpan(t)).operationName).toBe('GET /api/items/:itemId');
+    expect(t.tracer.store.unfinished()).toEqual([]);
   });
 
   it('a sub-app without its own middleware is named with its mount and route', async () => {

@@ -64,6 +64,7 @@ describe.each(FRAMEWORKS)('$name app shapes', ({ Koa }) => {
     const { status, body } = await get(app, '/users/7');
     expect(status).toBe(200);
     const span = await onlySpan(t);
+    expect(t.tracer.store.unfinished()).toEqual([]);
     expect(span.operationName).toBe('GET /users/:id');
     expect(JSON.parse(body)).toEqual({ span: span.spanId });
   });
@@ -80,6 +81,7 @@ describe.each(FRAMEWORKS)('$name app shapes', ({ Koa }) => {
     app.use(router.routes());
     expect((await get(app, '/boom')).status).toBe(500);
     const span = await onlySpan(t);
+    expect(t.tracer.store.unfinished()).toEqual([]);
     expect(span.operationName).toBe('GET /boom');
     expect(span.tags['error']).toBe(true);
     expect(span.logs.filter((log) => log.event === 'error')).toHaveLength(1);
@@ -98,6 +100,7 @@ describe.each(FRAMEWORKS)('$name app shapes', ({ Koa }) => {
     const { status, body } = await get(app, '/admin/users/9');
     expect(status).toBe(200);
     const span = await onlySpan(t);
+    expect(t.tracer.store.unfinished()).toEqual([]);
     expect(span.operationName).toBe('GET /admin/users/:id');
     expect(span.tags['http.route']).toBe('/admin/users/:id');
     expect(JSON.parse(body)).toEqual({ span: span.spanId });
