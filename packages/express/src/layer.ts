@@ -45,7 +45,13 @@ function isError(error: unknown): boolean {
  * for a mount, leaving it (falling through) also leaves its template, as
  * express restores `req.baseUrl`.
  */
-function tracedNext(handle: ServerSpan, req: TracedRequest, base: string | undefined, mounted: boolean, next: Next): Next {
+function tracedNext(
+  handle: ServerSpan,
+  req: TracedRequest,
+  base: string | undefined,
+  mounted: boolean,
+  next: Next,
+): Next {
   return function otinstNext(error?: unknown) {
     if (mounted) req[kBase] = base;
     if (isError(error)) handle.recordError(error);

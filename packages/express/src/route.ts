@@ -67,7 +67,10 @@ function groupEnd(source: string, start: number): number {
  * (`^\/orgs(?:\/([^/]+?))\/?(?=\/|$)` back to `/orgs/:orgId`), or undefined
  * when the regexp is not one it wrote (the app gave a RegExp).
  */
-export function decompile(regexp: RegExp, keys: readonly { name: string | number; optional?: boolean }[]): string | undefined {
+export function decompile(
+  regexp: RegExp,
+  keys: readonly { name: string | number; optional?: boolean }[],
+): string | undefined {
   let source = regexp.source;
   if (!source.startsWith('^')) return undefined;
   source = source.slice(1).replace(/(?:\(\?=\\\/\|\$\)|\(\?:\\\/\|\$\)|\$)$/, '');
@@ -75,7 +78,7 @@ export function decompile(regexp: RegExp, keys: readonly { name: string | number
   else if (source.endsWith('?')) source = source.slice(0, -1);
   let template = '';
   let key = 0;
-  for (let at = 0; at < source.length; ) {
+  for (let at = 0; at < source.length;) {
     const char = source[at]!;
     if (char === '\\') {
       const escaped = source[at + 1];

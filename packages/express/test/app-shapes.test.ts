@@ -31,8 +31,7 @@ describe.each(FRAMEWORKS)('$name app shapes', ({ express }) => {
     return { status: response.status, body: await response.text() };
   }
 
-  const answerSpan = (req: express5.Request, res: express5.Response) =>
-    res.json({ span: spanIdOf(getCurrentSpan()) });
+  const answerSpan = (req: express5.Request, res: express5.Response) => res.json({ span: spanIdOf(getCurrentSpan()) });
 
   it('a sub-app with its own tracingMiddleware: one finished span, the full route, current in the handler', async () => {
     const admin = express();
