@@ -5,6 +5,7 @@
 import {
   bindEmitter,
   claim,
+  debug,
   claimOf,
   finishWithResponse,
   isIgnored,
@@ -15,6 +16,7 @@ import {
   startServerSpan,
   warnOnce,
 } from '@otinst/core';
+import type { ServerSpan } from '@otinst/core';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { IncomingMessage, type ServerResponse } from 'node:http';
 import { Http2ServerRequest } from 'node:http2';
@@ -131,30 +133,31 @@ export function tracingMiddleware(tracerOrOptions?: unknown, options?: unknown, 
       next();
       return;
     }
-    const router = appRouter(req.app);
-    if (!checked && router !== undefined) {
-      checked = true;
-      checkOrder(middleware, router);
+    let handle: ServerSpan | null = null;
+    let ignored = false;
+    // the same guard in every adapter: starting the span never throws into the app
+    try {
+      const router = appRouter(req.app);
+      if (!checked && router !== undefined) {
+        checked = true;
+        checkOrder(middleware, router);
+      }
+      const wrapper = NodeRequestWrapper.fromIncomingMessage(req);
+      ignored = isIgnored(resolved, wrapper.path, req);
+      if (!ignored) handle = startServerSpan(resolved, wrapper, req);
+      claim(req, handle);
+      if (handle !== null && !handle.trivial) {
+        if (router !== undefined) traceLayers(router);
+        req[kServerSpan] = handle;
+        finishWithResponse(handle, res, res, undefined, resolveRoute);
+      }
+      if (hasBody(req)) bindEmitter(req);
+    } catch (error) {
+      debug(`${PACKAGE}: starting the server span failed`, error);
     }
-    const wrapper = NodeRequestWrapper.fromIncomingMessage(req);
-    if (isIgnored(resolved, wrapper.path, req)) {
-      claim(req, null);
-      runSuppressed(next);
-      return;
-    }
-    const handle = startServerSpan(resolved, wrapper, req);
-    claim(req, handle);
-    if (handle === null) {
-      next();
-      return;
-    }
-    if (!handle.trivial) {
-      if (router !== undefined) traceLayers(router);
-      req[kServerSpan] = handle;
-      finishWithResponse(handle, res, res, undefined, resolveRoute);
-    }
-    if (hasBody(req)) bindEmitter(req);
-    runWithSpan(handle.span, next);
+    if (ignored) runSuppressed(next);
+    else if (handle === null) next();
+    else runWithSpan(handle.span, next);
   };
   return middleware;
 }

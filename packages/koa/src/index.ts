@@ -4,6 +4,7 @@
 import {
   claim,
   claimOf,
+  debug,
   finishWithResponse,
   isIgnored,
   NodeRequestWrapper,
@@ -213,28 +214,36 @@ export function tracingMiddleware(tracerOrOptions?: unknown, options?: unknown):
     const req = ctx.req;
     const claimed = claimOf(req);
     if (claimed !== undefined) return stepAside(ctx, next, claimed);
-    if (!checked) {
-      checked = true;
-      checkOrder(middleware, ctx);
+    let handle: ServerSpan | null = null;
+    let ignored = false;
+    // the same guard in every adapter: starting the span never throws into the app
+    try {
+      if (!checked) {
+        checked = true;
+        checkOrder(middleware, ctx);
+      }
+      const wrapper = NodeRequestWrapper.fromIncomingMessage(req);
+      ignored = isIgnored(resolved, wrapper.path, ctx);
+      if (!ignored) handle = startServerSpan(resolved, wrapper, ctx);
+      claim(req, handle);
+      if (handle !== null && !handle.trivial) {
+        ctx[kServerSpan] = handle;
+        ctx[kOnerror] = ctx.onerror;
+        ctx.onerror = recordingOnerror;
+        const res = ctx.res as TracedResponse;
+        res[kContext] = ctx;
+        finishWithResponse(handle, res, ctx, readResponseHeader, resolveRoute);
+      }
+    } catch (error) {
+      debug(`${PACKAGE}: starting the server span failed`, error);
     }
-    const wrapper = NodeRequestWrapper.fromIncomingMessage(req);
-    if (isIgnored(resolved, wrapper.path, ctx)) {
-      claim(req, null);
-      return runSuppressed(next);
-    }
-    const handle = startServerSpan(resolved, wrapper, ctx);
-    claim(req, handle);
+    if (ignored) return runSuppressed(next);
     if (handle === null) return next();
     // nothing to record (the no-op tracer): only make the span current
     if (handle.trivial) return runWithSpan(handle.span, next);
-    ctx[kServerSpan] = handle;
-    ctx[kOnerror] = ctx.onerror;
-    ctx.onerror = recordingOnerror;
-    const res = ctx.res as TracedResponse;
-    res[kContext] = ctx;
-    finishWithResponse(handle, res, ctx, readResponseHeader, resolveRoute);
+    const traced = handle;
     return runWithSpan(handle.span, next).then(undefined, (error: unknown) => {
-      handle.recordError(error);
+      traced.recordError(error);
       throw error;
     });
   };
