@@ -7,7 +7,7 @@ import compose from 'koa-compose';
 import Koa2 from 'koa2';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { recorderTracer } from '../../../test/support/tracers';
-import { onlySpan, serve, spanIdOf } from '../../express/test/helpers';
+import { onlySpan, serve, spanIdOf } from '../../../test/support/adapter-tests';
 
 type KoaClass = typeof Koa3;
 

@@ -24,8 +24,8 @@ import {
   spanIdOf,
   throwingTracer,
   waitForSpans,
-} from '../../express/test/helpers';
-import type { Served } from '../../express/test/helpers';
+} from '../../../test/support/adapter-tests';
+import type { Served } from '../../../test/support/adapter-tests';
 
 type KoaClass = typeof Koa3;
 

@@ -5,7 +5,7 @@ import Koa2 from 'koa2';
 import { initGlobalTracer } from 'opentracing';
 import { afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { recorderTracer } from '../../../test/support/tracers';
-import { onlySpan, serve } from '../../express/test/helpers';
+import { onlySpan, serve } from '../../../test/support/adapter-tests';
 
 type KoaClass = typeof Koa3;
 
