@@ -5,7 +5,7 @@ import { getCurrentSpan, isTracingSuppressed, startChildSpan } from '@otinst/cor
 import { tracingPlugin } from '@otinst/hapi';
 import { PassThrough } from 'node:stream';
 import { spanIdOf } from '../../../test/support/adapter-tests';
-import { CONTRACT_ERROR, describeServerSpanContract, type ServerDriver } from '../../../test/support/server-contract';
+import { CONTRACT_ERROR, describeServerSpanContract } from '../../../test/support/server-contract';
 
 const delay = () => new Promise((resolve) => setTimeout(resolve, 1));
 
