@@ -295,3 +295,34 @@ export function expectChildOfParent(t: TracerUnderTest, span: FinishedSpan): voi
 export function spanIdOf(span: { context(): { toSpanId(): string } } | null): string | null {
   return span === null ? null : span.context().toSpanId().padStart(16, '0');
 }
+
+/**
+ * Collects the process warnings emitted from now on (a test file runs in its
+ * own process, so otinst's once-per-process warnings start fresh in each).
+ * `warned(code)` waits a turn for the `warning` event (emitted on the next
+ * tick), then returns the warnings with that code.
+ */
+export function captureWarnings(): { warned(code: string): Promise<{ code?: string; message: string }[]> } {
+  const warnings: { code?: string; message: string }[] = [];
+  process.on('warning', (warning: Error & { code?: string }) =>
+    warnings.push({ code: warning.code, message: warning.message }),
+  );
+  return {
+    async warned(code) {
+      await new Promise((resolve) => setImmediate(resolve));
+      return warnings.filter((warning) => warning.code === code);
+    },
+  };
+}
+
+/** GETs each path in turn on a server for `listener`; the statuses. */
+export async function statusesOf(listener: RequestListener, paths: string[]): Promise<number[]> {
+  const served = await serve(listener);
+  try {
+    const statuses: number[] = [];
+    for (const path of paths) statuses.push((await rawRequest(`${served.url}${path}`)).status);
+    return statuses;
+  } finally {
+    await served.close();
+  }
+}

@@ -3,38 +3,13 @@ import { tracingMiddleware } from '@otinst/koa';
 import Koa3 from 'koa';
 import Koa2 from 'koa2';
 import { initGlobalTracer } from 'opentracing';
-import { afterAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { recorderTracer } from '../../../test/support/tracers';
-import { onlySpan, serve } from '../../../test/support/adapter-tests';
+import { captureWarnings, onlySpan, statusesOf, waitForSpans } from '../../../test/support/adapter-tests';
 
 type KoaClass = typeof Koa3;
 
-/** The process warnings otinst emitted in this file (its own process), by code. */
-const warnings: { code: string | undefined; message: string }[] = [];
-const onWarning = (warning: Error & { code?: string }) =>
-  warnings.push({ code: warning.code, message: warning.message });
-process.on('warning', onWarning);
-afterAll(() => void process.off('warning', onWarning));
-
-const warned = (code: string) => warnings.filter((warning) => warning.code === code);
-
-/** Lets the `warning` event (emitted on the next tick) arrive. */
-const settle = () => new Promise((resolve) => setImmediate(resolve));
-
-async function request(app: Koa3, paths: string[]): Promise<number[]> {
-  const served = await serve(app.callback());
-  try {
-    const statuses: number[] = [];
-    for (const path of paths) {
-      const response = await fetch(`${served.url}${path}`);
-      await response.text();
-      statuses.push(response.status);
-    }
-    return statuses;
-  } finally {
-    await served.close();
-  }
-}
+const { warned } = captureWarnings();
 
 function routes(): Router {
   const router = new Router();
@@ -55,10 +30,9 @@ describe.each([
     const app = new Koa();
     app.use(tracingMiddleware as never);
     app.use(routes().routes());
-    expect(await request(app, ['/users/1', '/users/2'])).toEqual([200, 200]);
-    await settle();
-    expect(t.spans().map((span) => span.operationName)).toEqual(['GET /users/:id', 'GET /users/:id']);
-    const notCalled = warned('OTINST_MIDDLEWARE_NOT_CALLED');
+    expect(await statusesOf(app.callback(), ['/users/1', '/users/2'])).toEqual([200, 200]);
+    expect((await waitForSpans(t, 2)).map((span) => span.operationName)).toEqual(['GET /users/:id', 'GET /users/:id']);
+    const notCalled = await warned('OTINST_MIDDLEWARE_NOT_CALLED');
     expect(notCalled).toHaveLength(1);
     expect(notCalled[0]!.message).toContain('app.use(tracingMiddleware(tracer))');
   });
@@ -67,9 +41,8 @@ describe.each([
     const app = new Koa();
     app.use(routes().routes());
     app.use(tracingMiddleware(t.tracer, { clientHooks: false }));
-    expect(await request(app, ['/users/1', '/nowhere', '/elsewhere'])).toEqual([200, 404, 404]);
-    await settle();
-    const afterRoutes = warned('OTINST_MIDDLEWARE_AFTER_ROUTES');
+    expect(await statusesOf(app.callback(), ['/users/1', '/nowhere', '/elsewhere'])).toEqual([200, 404, 404]);
+    const afterRoutes = await warned('OTINST_MIDDLEWARE_AFTER_ROUTES');
     expect(afterRoutes).toHaveLength(1);
     expect(afterRoutes[0]!.message).toContain('register it first');
   });
@@ -78,7 +51,7 @@ describe.each([
     const app = new Koa();
     app.use(tracingMiddleware({ tracer: t.tracer, ignore: ['/health'], clientHooks: false }));
     app.use(routes().routes());
-    expect(await request(app, ['/health', '/users/3'])).toEqual([200, 200]);
+    expect(await statusesOf(app.callback(), ['/health', '/users/3'])).toEqual([200, 200]);
     expect((await onlySpan(t)).operationName).toBe('GET /users/:id');
   });
 
