@@ -137,16 +137,19 @@ export function tracingMiddleware(tracerOrOptions?: unknown, options?: unknown, 
     let ignored = false;
     // the same guard in every adapter: starting the span never throws into the app
     try {
-      const router = appRouter(req.app);
-      if (!checked && router !== undefined) {
-        checked = true;
-        checkOrder(middleware, router);
+      if (!checked) {
+        const router = appRouter(req.app);
+        if (router !== undefined) {
+          checked = true;
+          checkOrder(middleware, router);
+        }
       }
       const wrapper = NodeRequestWrapper.fromIncomingMessage(req);
       ignored = isIgnored(resolved, wrapper.path, req);
       if (!ignored) handle = startServerSpan(resolved, wrapper, req);
       claim(req, handle);
       if (handle !== null && !handle.trivial) {
+        const router = appRouter(req.app);
         if (router !== undefined) traceLayers(router);
         req[kServerSpan] = handle;
         finishWithResponse(handle, res, res, undefined, resolveRoute);
