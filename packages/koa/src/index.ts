@@ -225,7 +225,8 @@ export function tracingMiddleware(tracerOrOptions?: unknown, options?: unknown):
       const wrapper = NodeRequestWrapper.fromIncomingMessage(req);
       ignored = isIgnored(resolved, wrapper.path, ctx);
       if (!ignored) handle = startServerSpan(resolved, wrapper, ctx);
-      claim(req, handle);
+      // a no-op span needs no claim: a later layer's no-op span records nothing either
+      if (handle === null || !handle.trivial) claim(req, handle);
       if (handle !== null && !handle.trivial) {
         ctx[kServerSpan] = handle;
         ctx[kOnerror] = ctx.onerror;
