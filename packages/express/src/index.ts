@@ -21,7 +21,7 @@ import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { IncomingMessage, type ServerResponse } from 'node:http';
 import { Http2ServerRequest } from 'node:http2';
 import type { Tracer } from 'opentracing';
-import { kRoute, kServerSpan, traceLayers, type TracedRequest } from './layer';
+import { kRoute, kServerSpan, seedBase, traceLayers, type TracedRequest } from './layer';
 import type { ExpressTracingOptions } from './types';
 
 export type { ExpressTracingOptions } from './types';
@@ -150,7 +150,10 @@ export function tracingMiddleware(tracerOrOptions?: unknown, options?: unknown, 
       claim(req, handle);
       if (handle !== null && !handle.trivial) {
         const router = appRouter(req.app);
-        if (router !== undefined) traceLayers(router);
+        if (router !== undefined) {
+          traceLayers(router);
+          seedBase(req, router, middleware);
+        }
         req[kServerSpan] = handle;
         finishWithResponse(handle, res, res, undefined, resolveRoute);
       }

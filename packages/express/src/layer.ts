@@ -14,8 +14,8 @@ import { joinRoute, mountTemplate, type ExpressLayer } from './route';
  * (`handle_request`/`handle_error` in express 4, `handleRequest`/`handleError`
  * in router 2). Wrapping the prototype (through core's `wrapMethod`, so
  * `uninstallPatches()` puts the originals back) reaches every layer, whether
- * its app or router was created before or after the middleware. Untraced
- * requests, and those of the no-op tracer, call straight through.
+ * its app or router was created before or after the middleware. For untraced
+ * requests, and those of the no-op tracer, only the mounts are followed.
  */
 
 /** The server span of a traced request, on express's `req`. */
@@ -41,46 +41,53 @@ function isError(error: unknown): boolean {
 }
 
 /**
- * The `next` a layer of a traced request gets: records the error it is given;
- * for a mount, leaving it (falling through) also leaves its template, as
- * express restores `req.baseUrl`.
+ * The `next` a layer gets: records the error it is given on the request's
+ * span (looked up when called: a mount entered before the middleware ran
+ * passes on errors of the traced part too); for a mount, leaving it (falling
+ * through) also leaves its template, as express restores `req.baseUrl`.
  */
-function tracedNext(
-  handle: ServerSpan,
-  req: TracedRequest,
-  base: string | undefined,
-  mounted: boolean,
-  next: Next,
-): Next {
+function tracedNext(req: TracedRequest, base: string | undefined, mounted: boolean, next: Next): Next {
   return function otinstNext(error?: unknown) {
     if (mounted) req[kBase] = base;
-    if (isError(error)) handle.recordError(error);
+    if (isError(error)) req[kServerSpan]?.recordError(error);
     return next(error);
   };
 }
 
 /** Before a layer runs: a route names the request, a mount adds its template. */
-function enter(layer: ExpressLayer, req: TracedRequest, handle: ServerSpan, next: Next): Next {
+function enter(layer: ExpressLayer, req: TracedRequest, next: Next): Next {
   const base = req[kBase];
   // the layers inside a route (`layer.method`) add nothing
-  if (layer.method !== undefined) return tracedNext(handle, req, base, false, next);
+  if (layer.method !== undefined) return tracedNext(req, base, false, next);
   if (layer.route !== undefined) {
     req[kRoute] = joinRoute(base ?? '', layer.route.path);
-    return tracedNext(handle, req, base, false, next);
+    return tracedNext(req, base, false, next);
   }
   const own = mountTemplate(layer);
-  if (own === '') return tracedNext(handle, req, base, false, next);
+  if (own === '') return tracedNext(req, base, false, next);
   req[kBase] = (base ?? '') + own;
-  return tracedNext(handle, req, base, true, next);
+  return tracedNext(req, base, true, next);
+}
+
+/**
+ * A request not traced (yet): only a mount's template is kept, for a
+ * middleware registered inside a mounted router, which starts the span after
+ * the mount was entered. Everything else calls straight through.
+ */
+function enterUntraced(layer: ExpressLayer, req: TracedRequest, next: Next): Next {
+  if (layer.method !== undefined || layer.route !== undefined) return next;
+  const own = mountTemplate(layer);
+  if (own === '') return next;
+  const base = req[kBase];
+  req[kBase] = (base ?? '') + own;
+  return tracedNext(req, base, true, next);
 }
 
 function wrapHandleRequest(original: HandleRequest): HandleRequest {
   return function otinstHandleRequest(this: ExpressLayer, req, res, next) {
-    const handle = req[kServerSpan];
-    if (handle === undefined) return original.call(this, req, res, next);
     let traced: Next = next;
     try {
-      traced = enter(this, req, handle, next);
+      traced = req[kServerSpan] === undefined ? enterUntraced(this, req, next) : enter(this, req, next);
     } catch {
       // a layer shape this version does not know: routing goes on unnamed
     }
@@ -91,12 +98,11 @@ function wrapHandleRequest(original: HandleRequest): HandleRequest {
 function wrapHandleError(original: HandleError): HandleError {
   return function otinstHandleError(this: ExpressLayer, error, req, res, next) {
     const handle = req[kServerSpan];
-    if (handle === undefined) return original.call(this, error, req, res, next);
     // also errors that no handler passed on: a param callback's, a path the router could not decode
-    if (isError(error)) handle.recordError(error);
+    if (handle !== undefined && isError(error)) handle.recordError(error);
     let traced: Next = next;
     try {
-      traced = enter(this, req, handle, next);
+      traced = handle === undefined ? enterUntraced(this, req, next) : enter(this, req, next);
     } catch {
       // as above
     }
@@ -126,4 +132,63 @@ export function traceLayers(router: { stack: readonly object[] }): void {
       wrapMethod(proto, name, (original) => wrapHandleError(original as unknown as HandleError) as never);
     }
   }
+}
+
+/** Routers nest a few levels; a cycle (a router mounted inside itself) must not hang the request. */
+const MAX_DEPTH = 32;
+
+/** The part of `path` that a mount layer matches, or undefined. */
+function matchedPrefix(layer: ExpressLayer, path: string): string | undefined {
+  const regexp = layer.regexp;
+  if (regexp instanceof RegExp) {
+    if (regexp.fast_slash === true) return '';
+    return new RegExp(regexp.source, regexp.flags.replace(/[gy]/g, '')).exec(path)?.[0];
+  }
+  const match = (layer as { match?(path: string): { path: string } | boolean }).match?.(path);
+  if (match === undefined || match === false) return undefined;
+  return match === true ? (layer.path ?? '') : match.path;
+}
+
+function findBase(
+  router: { stack: readonly object[] },
+  path: string,
+  self: unknown,
+  depth: number,
+): string | undefined {
+  for (const layer of router.stack as ExpressLayer[]) {
+    if (layer.handle === self) return '';
+    const handle: unknown = layer.handle;
+    if (layer.route !== undefined || typeof handle !== 'function') continue;
+    if (!Array.isArray((handle as { stack?: unknown }).stack)) continue;
+    if (depth >= MAX_DEPTH) continue;
+    const prefix = matchedPrefix(layer, path);
+    if (prefix === undefined || prefix === '') continue;
+    const rest = path.slice(prefix.length);
+    const inner = findBase(
+      handle as unknown as { stack: object[] },
+      rest.startsWith('/') ? rest : `/${rest}`,
+      self,
+      depth + 1,
+    );
+    if (inner !== undefined) return mountTemplate(layer) + inner;
+  }
+  return undefined;
+}
+
+/**
+ * For a middleware registered inside a mounted router (`req.baseUrl` set)
+ * on a request whose mounts were not followed (the first traced request,
+ * before the `Layer` methods were wrapped): the mount templates above the
+ * middleware, found by walking the app's routers down the request path.
+ */
+export function seedBase(
+  req: TracedRequest & { baseUrl?: string; originalUrl?: string; url?: string },
+  router: { stack: readonly object[] },
+  self: unknown,
+): void {
+  if (req[kBase] !== undefined || !req.baseUrl) return;
+  const url = req.originalUrl ?? req.url ?? '';
+  const query = url.indexOf('?');
+  const base = findBase(router, query === -1 ? url : url.slice(0, query), self, 0);
+  if (base !== undefined && base !== '') req[kBase] = base;
 }
