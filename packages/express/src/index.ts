@@ -147,7 +147,8 @@ export function tracingMiddleware(tracerOrOptions?: unknown, options?: unknown, 
       const wrapper = NodeRequestWrapper.fromIncomingMessage(req);
       ignored = isIgnored(resolved, wrapper.path, req);
       if (!ignored) handle = startServerSpan(resolved, wrapper, req);
-      claim(req, handle);
+      // a no-op span needs no claim: a later layer's no-op span records nothing either
+      if (handle === null || !handle.trivial) claim(req, handle);
       if (handle !== null && !handle.trivial) {
         const router = appRouter(req.app);
         if (router !== undefined) {
