@@ -4,6 +4,9 @@
  */
 import {
   bindEmitter,
+  claim,
+  debug,
+  claimOf,
   finishWithResponse,
   isIgnored,
   NodeRequestWrapper,
@@ -11,37 +14,60 @@ import {
   runWithSpan,
   setupTracing,
   startServerSpan,
+  warnOnce,
 } from '@otinst/core';
+import type { ServerSpan } from '@otinst/core';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import type { ServerResponse } from 'node:http';
+import { IncomingMessage, type ServerResponse } from 'node:http';
+import { Http2ServerRequest } from 'node:http2';
 import type { Tracer } from 'opentracing';
-import { captureLayerErrors, kServerSpan, type TracedRequest } from './errors';
-import { appRouter, routeTemplate } from './route';
+import { kRoute, kServerSpan, seedBase, traceLayers, type TracedRequest } from './layer';
 import type { ExpressTracingOptions } from './types';
 
 export type { ExpressTracingOptions } from './types';
 
-const kRouter = Symbol('otinst.express.router');
+const PACKAGE = '@otinst/express';
 
-type ExpressRequest = Request & TracedRequest & { [kRouter]?: ReturnType<typeof appRouter> };
+type ExpressRequest = Request & TracedRequest;
 
-function pathOf(url: string): string {
-  const query = url.indexOf('?');
-  return query === -1 ? url : url.slice(0, query);
+/** The route template that express dispatched the request to, found when the response is over. */
+function resolveRoute(res: ServerResponse): string | undefined {
+  return ((res as Response).req as ExpressRequest | undefined)?.[kRoute];
+}
+
+/** The router of an express 4 (`_router`) or express 5 (`router`) app, if it has one. */
+function appRouter(app: unknown): { stack: object[] } | undefined {
+  const candidate = app as { _router?: unknown; router?: unknown } | undefined;
+  try {
+    // `_router` first: express 4's `router` getter throws
+    const router: unknown = candidate?._router ?? candidate?.router;
+    return typeof router === 'function' && Array.isArray((router as { stack?: unknown }).stack)
+      ? (router as unknown as { stack: object[] })
+      : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
- * The route template, found when the response is over: `req.route` then
- * still holds the route that matched, also after an error handler or the
- * final handler answered.
+ * Routes registered before the middleware answer their requests without it:
+ * those are never traced. Looked at once, on the first request the
+ * middleware sees.
  */
-function resolveRoute(res: ServerResponse): string | undefined {
-  const req = (res as Response).req as ExpressRequest;
-  const router = req[kRouter];
-  const route: unknown = req.route;
-  if (router === undefined || typeof route !== 'object' || route === null) return undefined;
-  return routeTemplate(router, pathOf(req.originalUrl ?? req.url), route);
+function checkOrder(self: RequestHandler, router: { stack: object[] }): void {
+  const stack = router.stack as { route?: unknown; handle?: unknown }[];
+  const index = stack.findIndex((layer) => layer.handle === self);
+  if (index > 0 && stack.slice(0, index).some((layer) => layer.route !== undefined)) {
+    warnOnce(
+      'OTINST_MIDDLEWARE_AFTER_ROUTES',
+      `${PACKAGE}: tracingMiddleware() is registered after routes, so the requests they answer are not traced; ` +
+        'register it first: app.use(tracingMiddleware(tracer)) before any app.get()/app.use(router)',
+    );
+  }
 }
+
+/** The middleware `app.use(tracingMiddleware)` stands for: created on first use, with the defaults. */
+let registeredUncalled: RequestHandler | undefined;
 
 /**
  * A request body arrives through stream events, which run in the context of
@@ -60,11 +86,16 @@ function hasBody(req: Request): boolean {
  * gets one server span, child of the context in the incoming headers, active
  * (`getCurrentSpan()`) in every later middleware, route handler and error
  * handler and everything they await. The span is named `<METHOD> <route>`
- * with every router mount prefix (`GET /orgs/:orgId/users/:id`), or
- * `<METHOD>` when no route matched, and finished once, when the response
- * ends or the client goes away.
+ * with every router and sub-app mount prefix (`GET /orgs/:orgId/users/:id`),
+ * as express routed the request, or `<METHOD>` when no route matched, and
+ * finished once, when the response ends or the client goes away.
  *
- * @param tracer the OpenTracing tracer; `opentracing.globalTracer()`, looked up per request, when absent
+ * The middleware reached twice by one request (registered twice, or also in
+ * a sub-app) makes one span: the first claims the request, the later ones
+ * hand control on.
+ *
+ * @param tracerOrOptions the OpenTracing tracer (`opentracing.globalTracer()`, looked up per request,
+ *   when absent), or the options object with its `tracer` option
  * @param options see `ExpressTracingOptions`; a bad option throws a `TypeError` here, never per request
  *
  * @example
@@ -73,31 +104,69 @@ function hasBody(req: Request): boolean {
  * import { tracingMiddleware } from '@otinst/express';
  *
  * const app = express();
- * app.use(tracingMiddleware(tracer, { ignore: ['/health'] }));
+ * app.use(tracingMiddleware({ tracer, ignore: ['/health'] }));
  * app.get('/users/:id', (req, res) => res.json({ id: req.params.id }));
  * ```
  */
-export function tracingMiddleware(tracer?: Tracer, options?: ExpressTracingOptions): RequestHandler {
-  const resolved = setupTracing('@otinst/express', 'express', options, tracer);
-  return function otinstExpressMiddleware(req: ExpressRequest, res: Response, next: NextFunction): void {
-    const wrapper = NodeRequestWrapper.fromIncomingMessage(req);
-    if (isIgnored(resolved, wrapper.path, req)) {
-      runSuppressed(next);
-      return;
-    }
-    const handle = startServerSpan(resolved, wrapper, req);
-    if (handle === null) {
+export function tracingMiddleware(options?: ExpressTracingOptions): RequestHandler;
+export function tracingMiddleware(tracer?: Tracer | null, options?: ExpressTracingOptions): RequestHandler;
+export function tracingMiddleware(tracerOrOptions?: unknown, options?: unknown, next?: unknown): RequestHandler | void {
+  if (
+    (tracerOrOptions instanceof IncomingMessage || tracerOrOptions instanceof Http2ServerRequest) &&
+    typeof next === 'function'
+  ) {
+    // `app.use(tracingMiddleware)`: express called the factory as the middleware. Work as `tracingMiddleware()`.
+    warnOnce(
+      'OTINST_MIDDLEWARE_NOT_CALLED',
+      `${PACKAGE}: app.use(tracingMiddleware) registers the factory, not the middleware; ` +
+        'call it: app.use(tracingMiddleware(tracer))',
+    );
+    registeredUncalled ??= tracingMiddleware();
+    registeredUncalled(tracerOrOptions as Request, options as Response, next as NextFunction);
+    return;
+  }
+  const resolved = setupTracing(PACKAGE, 'express', tracerOrOptions as Tracer, options as ExpressTracingOptions);
+  let checked = false;
+  const middleware = function otinstExpressMiddleware(req: ExpressRequest, res: Response, next: NextFunction): void {
+    // a second otinst layer on this request (registered twice, a sub-app's own): the first one traces it
+    if (claimOf(req) !== undefined) {
       next();
       return;
     }
-    const router = appRouter(req.app);
-    if (router !== undefined) captureLayerErrors(router);
-    req[kServerSpan] = handle;
-    req[kRouter] = router;
-    if (hasBody(req)) bindEmitter(req);
-    finishWithResponse(handle, res, res, undefined, resolveRoute);
-    runWithSpan(handle.span, next);
+    let handle: ServerSpan | null = null;
+    let ignored = false;
+    // the same guard in every adapter: starting the span never throws into the app
+    try {
+      if (!checked) {
+        const router = appRouter(req.app);
+        if (router !== undefined) {
+          checked = true;
+          checkOrder(middleware, router);
+        }
+      }
+      const wrapper = NodeRequestWrapper.fromIncomingMessage(req);
+      ignored = isIgnored(resolved, wrapper.path, req);
+      if (!ignored) handle = startServerSpan(resolved, wrapper, req);
+      // a no-op span needs no claim: a later layer's no-op span records nothing either
+      if (handle === null || !handle.trivial) claim(req, handle);
+      if (handle !== null && !handle.trivial) {
+        const router = appRouter(req.app);
+        if (router !== undefined) {
+          traceLayers(router);
+          seedBase(req, router, middleware);
+        }
+        req[kServerSpan] = handle;
+        finishWithResponse(handle, res, res, undefined, resolveRoute);
+      }
+      if (hasBody(req)) bindEmitter(req);
+    } catch (error) {
+      debug(`${PACKAGE}: starting the server span failed`, error);
+    }
+    if (ignored) runSuppressed(next);
+    else if (handle === null) next();
+    else runWithSpan(handle.span, next);
   };
+  return middleware;
 }
 
 export default tracingMiddleware;

@@ -1,70 +1,43 @@
 /**
- * The full route template of a request (`/orgs/:orgId/users/:id`), mount
- * prefixes included, found per request from the router tree: no patching, so
- * routers registered before or after the middleware are all seen.
+ * Route templates of express layers. The full template of a request
+ * (`/orgs/:orgId/users/:id`) is put together while express dispatches it
+ * (see layer.ts): each mount layer entered adds its own template, the route
+ * layer that runs adds its path. So it follows exactly what express routed:
+ * sub-apps, a rewritten `req.url`, routers created before or after the
+ * middleware.
  *
- * `req.baseUrl` holds the concrete prefix (`/orgs/42`), never the template,
- * and `req.route.path` only the route's own part. So the request's path is
- * walked down the app's router stack, the way the router dispatched it, to the
- * layer of `req.route`, collecting each mount layer's template on the way.
- * Where that template lives depends on the router version:
- * - router >= 2.3 (express 5): `layer.rawPath`, and `layer.match()` tells
- *   which pattern matched;
- * - express 4: only the compiled `layer.regexp` (path-to-regexp 0.1). The
- *   regexp is run again with match indices, and each capture group in the
- *   matched prefix is replaced by its key (`:orgId`);
+ * Where a mount's template lives depends on the router version:
+ * - router >= 2.3 (express 5): `layer.rawPath`;
+ * - express 4: only the compiled `layer.regexp` (path-to-regexp 0.1), turned
+ *   back into the path it was compiled from (so a case-insensitive match
+ *   keeps the casing of the template, not of the request);
  * - router 2.0 - 2.2 (express 5): only the concrete match and its params
  *   (`layer.path`, `layer.params`); each param's path segments are put back
  *   as `:name` (`*name` for wildcards).
+ * A regular-expression mount is named by its source (`/^\/rxm\/\d+/`), never
+ * by the path it matched: names must stay few.
  */
 
-interface ExpressLayer {
+export interface ExpressLayer {
   route?: { path?: unknown };
+  method?: unknown;
   handle?: unknown;
   /** router >= 2.3 */
   rawPath?: unknown;
-  /** router 2.x: 2.3 returns the match, earlier versions a boolean (and keep the match on the layer) */
-  match?(path: string): { path: string; pattern: unknown } | boolean;
+  slash?: boolean;
   /** express 4 */
   regexp?: RegExp & { fast_slash?: boolean };
-  keys?: { name: string | number }[] | string[];
+  keys?: { name: string | number; optional?: boolean }[];
   /** router < 2.3 after match(): the matched prefix and its decoded params */
   path?: string;
   params?: Record<string, unknown>;
 }
 
-interface ExpressRouter {
-  stack: ExpressLayer[];
-}
+const kTemplate = Symbol('otinst.express.template');
 
-interface Mount {
-  template: string;
-  /** the path left for the mounted router */
-  rest: string;
-}
+type CachedLayer = ExpressLayer & { [kTemplate]?: string };
 
-/** Routers nest a few levels; a cycle (a router mounted inside itself) must not hang the request. */
-const MAX_DEPTH = 32;
-
-const kIndexedRegExp = Symbol('otinst.express.indexedRegExp');
-
-/** The router of an express 4 (`_router`) or express 5 (`router`) app, if it has one. */
-export function appRouter(app: unknown): ExpressRouter | undefined {
-  const candidate = app as { _router?: unknown; router?: unknown } | undefined;
-  try {
-    // `_router` first: express 4's `router` getter throws
-    const router = candidate?._router ?? candidate?.router;
-    return isRouter(router) ? router : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function isRouter(value: unknown): value is ExpressRouter {
-  return typeof value === 'function' && Array.isArray((value as Partial<ExpressRouter>).stack);
-}
-
-function patternText(pattern: unknown): string {
+export function patternText(pattern: unknown): string {
   if (typeof pattern === 'string') return pattern;
   if (Array.isArray(pattern)) return pattern.map(patternText).join(',');
   return String(pattern);
@@ -74,31 +47,91 @@ function withoutTrailingSlash(template: string): string {
   return template.endsWith('/') ? template.slice(0, -1) : template;
 }
 
-function mount(template: string, matched: string, path: string): Mount {
-  const rest = path.slice(matched.length);
-  return { template: withoutTrailingSlash(template), rest: rest.startsWith('/') ? rest : `/${rest}` };
+/** The index just past the group opening at `start` (balanced parentheses, escapes and classes skipped). */
+function groupEnd(source: string, start: number): number {
+  let depth = 0;
+  let inClass = false;
+  for (let at = start; at < source.length; at++) {
+    const char = source[at];
+    if (char === '\\') at++;
+    else if (inClass) inClass = char !== ']';
+    else if (char === '[') inClass = true;
+    else if (char === '(') depth++;
+    else if (char === ')' && --depth === 0) return at + 1;
+  }
+  return -1;
 }
 
-/** express 4: the matched prefix with every capture group replaced by its key. */
-function matchRegExp(layer: ExpressLayer & { regexp: RegExp }, path: string): Mount | undefined {
-  const regexp = layer.regexp as RegExp & { fast_slash?: boolean; [kIndexedRegExp]?: RegExp };
-  if (regexp.fast_slash === true) return { template: '', rest: path };
-  // compiled once per layer: the `d` flag gives the position of each group
-  const indexed = (regexp[kIndexedRegExp] ??= new RegExp(regexp.source, regexp.flags.replace(/[dgy]/g, '') + 'd'));
-  const match = indexed.exec(path);
-  if (match === null) return undefined;
-  const matched = match[0];
-  const keys = (layer.keys ?? []) as { name: string | number }[];
+/**
+ * express 4: the path that path-to-regexp 0.1 compiled into `regexp`
+ * (`^\/orgs(?:\/([^/]+?))\/?(?=\/|$)` back to `/orgs/:orgId`), or undefined
+ * when the regexp is not one it wrote (the app gave a RegExp).
+ */
+export function decompile(
+  regexp: RegExp,
+  keys: readonly { name: string | number; optional?: boolean }[],
+): string | undefined {
+  let source = regexp.source;
+  if (!source.startsWith('^')) return undefined;
+  source = source.slice(1).replace(/(?:\(\?=\\\/\|\$\)|\(\?:\\\/\|\$\)|\$)$/, '');
+  if (source.endsWith('\\/?')) source = source.slice(0, -3);
+  else if (source.endsWith('?')) source = source.slice(0, -1);
   let template = '';
-  let cursor = 0;
-  for (let group = 1; group < match.length; group++) {
-    const span = match.indices?.[group];
-    if (span === undefined || span[0] < cursor) continue;
-    const name = keys[group - 1]?.name;
-    template += matched.slice(cursor, span[0]) + (typeof name === 'string' ? `:${name}` : '*');
-    cursor = span[1];
+  let key = 0;
+  for (let at = 0; at < source.length;) {
+    const char = source[at]!;
+    if (char === '\\') {
+      const escaped = source[at + 1];
+      if (escaped !== '/' && escaped !== '.' && escaped !== '-') return undefined;
+      template += escaped;
+      at += 2;
+    } else if (char === '(') {
+      const end = groupEnd(source, at);
+      if (end === -1) return undefined;
+      const group = source.slice(at, end);
+      const name = keys[key++]?.name;
+      if (group === '(.*)') {
+        template += '*';
+      } else if (group.startsWith('(?:')) {
+        const lead = group.startsWith('(?:\\/') ? '/' : group.startsWith('(?:\\.') ? '.' : '';
+        if (typeof name !== 'string') return undefined;
+        template += `${lead}:${name}`;
+        // a nested group of the key is the `*` of `:name*`
+        if (group.includes('((?:[/')) {
+          template += '*';
+          key++;
+        }
+      } else {
+        return undefined;
+      }
+      at = end;
+      if (source[at] === '?') {
+        template += '?';
+        at++;
+      }
+    } else if (/[\w~%@!$&'*+,;=:-]/.test(char)) {
+      template += char;
+      at++;
+    } else {
+      return undefined;
+    }
   }
-  return mount(template + matched.slice(cursor), matched, path);
+  return template;
+}
+
+function computeTemplate(layer: ExpressLayer): string | undefined {
+  if (layer.slash === true) return '';
+  if ('rawPath' in layer) {
+    const raw = layer.rawPath;
+    return raw instanceof RegExp ? String(raw) : withoutTrailingSlash(patternText(raw));
+  }
+  const regexp = layer.regexp;
+  if (regexp instanceof RegExp) {
+    if (regexp.fast_slash === true) return '';
+    const template = decompile(regexp, layer.keys ?? []);
+    return template === undefined ? String(regexp) : withoutTrailingSlash(template);
+  }
+  return undefined;
 }
 
 function decodeSegment(segment: string): string {
@@ -131,38 +164,25 @@ export function substituteParams(matched: string, params: Readonly<Record<string
   return segments.join('/');
 }
 
-function matchMount(layer: ExpressLayer, path: string): Mount | undefined {
-  if (layer.regexp instanceof RegExp) return matchRegExp(layer as ExpressLayer & { regexp: RegExp }, path);
-  if (typeof layer.match !== 'function') return undefined;
-  const match = layer.match(path);
-  if (match === false) return undefined;
-  if (typeof match === 'object') return mount(patternText(match.pattern), match.path, path);
-  const matched = layer.path ?? '';
-  return mount(substituteParams(matched, layer.params ?? {}), matched, path);
-}
-
-function find(router: ExpressRouter, path: string, route: object, depth: number): string | undefined {
-  for (const layer of router.stack) {
-    if (layer.route !== undefined) {
-      if (layer.route === route) return patternText(layer.route.path);
-      continue;
-    }
-    if (!isRouter(layer.handle) || depth >= MAX_DEPTH) continue;
-    const mounted = matchMount(layer, path);
-    if (mounted === undefined) continue;
-    const rest = find(layer.handle, mounted.rest, route, depth + 1);
-    // a router's own '/' route under a prefix is the prefix itself: GET /api, not GET /api/
-    if (rest !== undefined) return rest === '/' && mounted.template !== '' ? mounted.template : mounted.template + rest;
-  }
-  return undefined;
-}
-
 /**
- * The template of `route` (the request's `req.route`) with the templates of
- * every router it is mounted under, following `path` (the request path
- * relative to `router`); undefined when the route is not in this tree (a
- * sub-application's route, say).
+ * The template a mount (or plain middleware) layer adds to the path it is
+ * entered with: `''` for a middleware without a path. Computed once per layer
+ * where the layer keeps its template.
  */
-export function routeTemplate(router: ExpressRouter, path: string, route: object): string | undefined {
-  return find(router, path, route, 0);
+export function mountTemplate(layer: ExpressLayer): string {
+  const cached = (layer as CachedLayer)[kTemplate];
+  if (cached !== undefined) return cached;
+  const template = computeTemplate(layer);
+  if (template !== undefined) {
+    (layer as CachedLayer)[kTemplate] = template;
+    return template;
+  }
+  // router < 2.3: from this request's match
+  return withoutTrailingSlash(substituteParams(layer.path ?? '', layer.params ?? {}));
+}
+
+/** A route's path under the mount templates `base`: a router's own '/' route under a prefix is the prefix itself. */
+export function joinRoute(base: string, route: unknown): string {
+  const path = patternText(route);
+  return path === '/' && base !== '' ? base : base + path;
 }

@@ -8,8 +8,6 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vites
 import { allTracers } from '../../../test/support/tracers';
 import type { TracerUnderTest } from '../../../test/support/tracers';
 import {
-  abortAfterFirstChunk,
-  expectChildOfParent,
   expectErrorLog,
   onlySpan,
   PARENT,
@@ -18,7 +16,6 @@ import {
   slowPost,
   spanIdOf,
   throwingTracer,
-  waitForSpans,
   expectErrorOutcome,
 } from './helpers';
 import type { Served } from './helpers';
@@ -159,25 +156,6 @@ describe.each(FRAMEWORKS)('$name', ({ express, major }) => {
     afterAll(() => served.close());
     beforeEach(() => t.reset());
 
-    it('names a route on the app, with every tag', async () => {
-      const response = await rawRequest(`${served.url}/users/42?expand=teams`);
-      expect(response.status).toBe(200);
-      const span = await onlySpan(t);
-      expect(span.operationName).toBe('GET /users/:id');
-      expect(span.tags).toMatchObject({
-        'span.kind': 'server',
-        component: 'express',
-        'http.method': 'GET',
-        'http.url': `${served.url}/users/42?expand=teams`,
-        'http.status_code': 200,
-        'http.route': '/users/:id',
-        'peer.ipv4': '127.0.0.1',
-        'peer.port': response.localPort,
-      });
-      expect(span.tags['error']).toBeUndefined();
-      expect(JSON.parse(response.body)).toMatchObject({ span: span.spanId, inMiddleware: span.spanId });
-    });
-
     it.each([
       ['/api/v1/items/7', 'GET /api/v1/items/:itemId'],
       ['/api/v1', 'GET /api/v1'],
@@ -185,8 +163,8 @@ describe.each(FRAMEWORKS)('$name', ({ express, major }) => {
       ['/orgs/acme/users/42', 'GET /orgs/:orgId/users/:id'],
       ['/orgs/users/users/users', 'GET /orgs/:orgId/users/:id'],
       ['/orgs/acme/teams/red/members/9', 'GET /orgs/:orgId/teams/:teamId/members/:memberId'],
-      // express 4 keeps no mount template, only a case-insensitive regexp: its static text comes from the request
-      ['/ORGS/Acme/USERS/42', major === 4 ? 'GET /ORGS/:orgId/users/:id' : 'GET /orgs/:orgId/users/:id'],
+      // matched case-insensitively: named by the template, not by the request's casing (express 4 too)
+      ['/ORGS/Acme/USERS/42', 'GET /orgs/:orgId/users/:id'],
     ])('names %s with the mount templates: %s', async (path, name) => {
       const response = await fetch(`${served.url}${path}`);
       expect(response.status).toBe(200);
@@ -210,29 +188,6 @@ describe.each(FRAMEWORKS)('$name', ({ express, major }) => {
       },
     );
 
-    it('continues the trace of the incoming headers', async () => {
-      const response = await fetch(`${served.url}/users/1`, {
-        headers: t.parentHeaders(PARENT.traceId, PARENT.spanId),
-      });
-      await response.text();
-      expectChildOfParent(t, await onlySpan(t));
-    });
-
-    it('keeps the span active in middleware, handlers, awaited code and child spans', async () => {
-      const seen = (await (await fetch(`${served.url}/context`)).json()) as Record<string, string>;
-      const spans = await waitForSpans(t, 2);
-      const server = spans.find((span) => span.operationName === 'GET /context')!;
-      const child = spans.find((span) => span.operationName === 'child work')!;
-      expect(seen).toEqual({
-        handler: server.spanId,
-        inMiddleware: server.spanId,
-        afterAwait: server.spanId,
-        inImmediate: server.spanId,
-      });
-      expect(child.parentId).toBe(server.spanId);
-      expect(child.traceId).toBe(server.traceId);
-    });
-
     it('keeps the span active after a body parser read the request body', async () => {
       const response = await fetch(`${served.url}/echo`, {
         method: 'POST',
@@ -250,16 +205,6 @@ describe.each(FRAMEWORKS)('$name', ({ express, major }) => {
       const span = await onlySpan(t);
       expect(span.operationName).toBe('POST /upload');
       expect(JSON.parse(response)).toEqual({ body: 'first half, second half', span: span.spanId });
-    });
-
-    it('records a thrown error answered by the final handler', async () => {
-      const response = await fetch(`${served.url}/boom`);
-      expect(response.status).toBe(500);
-      await response.text();
-      const span = await onlySpan(t);
-      expect(span.operationName).toBe('GET /boom');
-      expect(span.tags['http.status_code']).toBe(500);
-      expectErrorLog(t, span, errors.boom);
     });
 
     it('answers an error passed to next() with the status it asks for; a 4xx does not mark the span', async () => {
@@ -306,16 +251,6 @@ describe.each(FRAMEWORKS)('$name', ({ express, major }) => {
       expect(span.logs).toEqual([]);
     });
 
-    it('finishes once, tagged http.aborted, when the client leaves mid-response', async () => {
-      expect(await abortAfterFirstChunk(`${served.url}/stream`)).toBe('part 1;');
-      const span = await onlySpan(t);
-      expect(span.operationName).toBe('GET /stream');
-      expect(span.tags['http.aborted']).toBe(true);
-      expect(span.tags['http.status_code']).toBe(200);
-      expect(span.tags['error']).toBeUndefined();
-      if (t.tracer instanceof RecordingTracer) expect(t.tracer.spans()[0]!.finishCount).toBe(1);
-    });
-
     it('finishes once, with the error, when the response breaks mid-stream', async () => {
       await expect(rawRequest(`${served.url}/stream-error`)).rejects.toThrow();
       const span = await onlySpan(t);
@@ -324,119 +259,12 @@ describe.each(FRAMEWORKS)('$name', ({ express, major }) => {
       expectErrorLog(t, span, errors.streamBroke);
       if (t.tracer instanceof RecordingTracer) expect(t.tracer.spans()[0]!.finishCount).toBe(1);
     });
-
-    it.each(['/health', '/internal/status', '/metrics/cpu'])('traces nothing for the ignored path %s', async (path) => {
-      const answer = await (await fetch(`${served.url}${path}`)).json();
-      expect(answer).toEqual({ current: null, suppressed: true });
-      await fetch(`${served.url}/users/1`).then((response) => response.text());
-      // the traced request after it is the only span
-      expect((await onlySpan(t)).operationName).toBe('GET /users/:id');
-    });
   });
 });
 
 describe.each(FRAMEWORKS)('$name, options', ({ express, major }) => {
   describe.each(allTracers())('with the $name tracer', (t: TracerUnderTest) => {
     beforeEach(() => t.reset());
-
-    async function once(options: ExpressTracingOptions, path: string, headers: Record<string, string> = {}) {
-      const served = await serve(
-        buildApp(express, major, tracingMiddleware(t.tracer, { clientHooks: false, ...options })),
-      );
-      try {
-        const response = await fetch(`${served.url}${path}`, { headers });
-        const body = await response.text();
-        return { response, body, spans: await waitForSpans(t, 1) };
-      } finally {
-        await served.close();
-      }
-    }
-
-    it('ignores requests by a function of the native request', async () => {
-      const ignore = (req: express5.Request) => req.get('x-skip') === 'yes';
-      const { body, spans } = await once({ ignore }, '/users/1', { 'x-skip': 'no' });
-      expect(JSON.parse(body).span).toBe(spans[0]!.spanId);
-      const served = await serve(buildApp(express, major, tracingMiddleware(t.tracer, { clientHooks: false, ignore })));
-      try {
-        t.reset();
-        const answer = await (await fetch(`${served.url}/skip-me`, { headers: { 'x-skip': 'yes' } })).json();
-        expect(answer).toEqual({ current: null, suppressed: true });
-        await fetch(`${served.url}/users/2`).then((response) => response.text());
-        expect((await onlySpan(t)).operationName).toBe('GET /users/:id');
-      } finally {
-        await served.close();
-      }
-    });
-
-    it('captures the listed headers and redacts credentials', async () => {
-      const { spans } = await once(
-        {
-          captureRequestHeaders: ['X-Request-Id', 'authorization', 'x-absent'],
-          captureResponseHeaders: ['Content-Type'],
-        },
-        '/users/1',
-        { 'x-request-id': 'req-1', authorization: 'Bearer secret', 'x-other': 'not captured' },
-      );
-      const tags = spans[0]!.tags;
-      expect(tags['http.request.header.x-request-id']).toBe('req-1');
-      expect(tags['http.request.header.authorization']).toBe('[REDACTED]');
-      expect(tags['http.response.header.content-type']).toBe('application/json; charset=utf-8');
-      expect(
-        Object.keys(tags)
-          .filter((key) => key.startsWith('http.request.header.'))
-          .sort(),
-      ).toEqual(['http.request.header.authorization', 'http.request.header.x-request-id']);
-    });
-
-    it('records a credential header that allowSensitiveHeaders lists', async () => {
-      const { spans } = await once(
-        { captureRequestHeaders: ['authorization'], allowSensitiveHeaders: ['Authorization'] },
-        '/users/1',
-        { authorization: 'Bearer visible' },
-      );
-      expect(spans[0]!.tags['http.request.header.authorization']).toBe('Bearer visible');
-    });
-
-    it('gives the hooks the native request and response', async () => {
-      const seen: Record<string, unknown> = {};
-      const { spans } = await once(
-        {
-          operationName: (info) => {
-            seen.info = { method: info.method, route: info.route, path: info.path, isExpress: typeof info.request.get };
-            return `custom ${info.route}`;
-          },
-          onStart: (span, req) => {
-            seen.onStart = req.originalUrl;
-            span.setTag('from.onStart', req.get('x-tenant'));
-          },
-          onFinish: (span, req, res) => {
-            seen.onFinish = [req.params, res.statusCode, typeof res.locals];
-          },
-        },
-        '/orgs/acme/users/7',
-        { 'x-tenant': 'acme' },
-      );
-      expect(spans[0]!.operationName).toBe('custom /orgs/:orgId/users/:id');
-      expect(spans[0]!.tags['from.onStart']).toBe('acme');
-      expect(seen).toEqual({
-        info: { method: 'GET', route: '/orgs/:orgId/users/:id', path: '/orgs/acme/users/7', isExpress: 'function' },
-        onStart: '/orgs/acme/users/7',
-        onFinish: [expect.anything(), 200, 'object'],
-      });
-    });
-
-    it('survives throwing hooks', async () => {
-      const boom = () => {
-        throw new Error('hook');
-      };
-      const { response, body, spans } = await once(
-        { onStart: boom, onFinish: boom, operationName: boom, ignore: boom },
-        '/users/3',
-      );
-      expect(response.status).toBe(200);
-      expect(JSON.parse(body)).toMatchObject({ id: '3' });
-      expect(spans[0]!.operationName).toBe('GET /users/:id');
-    });
 
     it.each([
       [{ ignore: 'health' }, /^@otinst\/express: ignore must be/],

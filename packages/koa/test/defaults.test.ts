@@ -4,7 +4,7 @@ import Router from '@koa/router';
 import Koa from 'koa';
 import { initGlobalTracer } from 'opentracing';
 import { afterAll, describe, expect, it } from 'vitest';
-import { onlySpan, serve } from '../../express/test/helpers';
+import { onlySpan, serve } from '../../../test/support/adapter-tests';
 import { recorderTracer } from '../../../test/support/tracers';
 
 /** Process-wide defaults: this file runs in its own process, like every test file. */
