@@ -1,3 +1,4 @@
+import { resetConfig } from '@otinst/core';
 import { tracingMiddleware } from '@otinst/express';
 import express5 from 'express';
 import express4 from 'express4';
@@ -15,7 +16,10 @@ describe.each([
   { name: 'express 4', express: express4 as unknown as Express },
 ])('$name set-up mistakes', ({ express }) => {
   const t = recorderTracer();
-  beforeEach(() => t.reset());
+  beforeEach(() => {
+    t.reset();
+    resetConfig(); // the first explicit tracer becomes the configured one: not across rounds
+  });
 
   it('app.use(tracingMiddleware), not called: works as tracingMiddleware(), warns once with OTINST_MIDDLEWARE_NOT_CALLED', async () => {
     initGlobalTracer(t.tracer);
@@ -51,7 +55,7 @@ describe.each([
 
   it('the options-object form rejects a second options object and bad options at creation', () => {
     expect(() => tracingMiddleware({ clientHooks: false }, { clientHooks: false })).toThrow(
-      /^@otinst\/express: give the options once/,
+      /^@otinst\/express: got two options objects/,
     );
     expect(() => tracingMiddleware({ tracer: {} as never })).toThrow(/^@otinst\/express: tracer must be/);
     expect(() => tracingMiddleware({ nope: 1 } as never)).toThrow(/^@otinst\/express: unknown option "nope"/);

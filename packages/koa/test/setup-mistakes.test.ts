@@ -1,4 +1,5 @@
 import Router from '@koa/router';
+import { resetConfig } from '@otinst/core';
 import { tracingMiddleware } from '@otinst/koa';
 import Koa3 from 'koa';
 import Koa2 from 'koa2';
@@ -23,7 +24,10 @@ describe.each([
   { name: 'koa 2', Koa: Koa2 as unknown as KoaClass },
 ])('$name set-up mistakes', ({ Koa }) => {
   const t = recorderTracer();
-  beforeEach(() => t.reset());
+  beforeEach(() => {
+    t.reset();
+    resetConfig(); // the first explicit tracer becomes the configured one: not across rounds
+  });
 
   it('app.use(tracingMiddleware), not called: works as tracingMiddleware(), warns once with OTINST_MIDDLEWARE_NOT_CALLED', async () => {
     initGlobalTracer(t.tracer);
@@ -57,7 +61,7 @@ describe.each([
 
   it('the options-object form rejects a second options object and bad options at creation', () => {
     expect(() => tracingMiddleware({ clientHooks: false }, { clientHooks: false })).toThrow(
-      /^@otinst\/koa: give the options once/,
+      /^@otinst\/koa: got two options objects/,
     );
     expect(() => tracingMiddleware({ tracer: {} as never })).toThrow(/^@otinst\/koa: tracer must be/);
     expect(() => tracingMiddleware({ nope: 1 } as never)).toThrow(/^@otinst\/koa: unknown option "nope"/);
