@@ -4,8 +4,9 @@ import { hookSettings, startClientSpan, wouldTrace } from '../client/span';
 import { bind } from '../context';
 import { debug } from '../safe';
 import * as tags from '../tags';
-import { safeFinish } from '../tracer';
 import type { ClientHook } from './hook';
+import { finishSpan, traceCall, traceCallbackCall, tracedCallback } from './lifecycle';
+import type { CallEnd } from './lifecycle';
 import { DB_PARAMS, formatParameters, POSTGRES, recordSqlError, rememberValues, sqlCommand, truncate } from './sql';
 import { wrapMethod } from './wrap';
 
@@ -106,22 +107,11 @@ function startQuerySpan(client: PgClient, config: unknown, values: unknown): Spa
   }
 }
 
-function finishQuerySpan(span: Span, error: unknown): void {
-  if (error !== undefined && error !== null) recordSqlError(span, error);
-  safeFinish(span);
-}
+/** How a query's span records an error: without the query's parameter values. */
+const SQL_END: CallEnd = { error: recordSqlError };
 
-/** The caller's callback, bound to the caller's context, finishing `span` (if any) before it runs. */
-function tracedCallback(callback: Callback, span: Span | null): Callback {
-  if (span === null) return bind(callback);
-  let pending = true;
-  return bind(function tracedQueryCallback(this: unknown, error: unknown, result?: unknown) {
-    if (pending) {
-      pending = false;
-      finishQuerySpan(span, error);
-    }
-    return callback.call(this, error, result);
-  });
+function finishQuerySpan(span: Span, error: unknown): void {
+  finishSpan(span, error, SQL_END);
 }
 
 // Shared handlers shadowed onto a traced Submittable (state under kSubmitted), so
@@ -177,6 +167,7 @@ function watchSubmittable(query: Submittable, span: Span): void {
   query.handleError = tracedHandleError;
 }
 
+/** Runs a Submittable or callback-form query; a synchronous throw ends the span (and the shadowing). */
 function callQuery(
   original: QueryFn,
   client: PgClient,
@@ -185,15 +176,19 @@ function callQuery(
   values: unknown,
   callback: unknown,
 ): unknown {
-  try {
-    return original.call(client, config, values, callback);
-  } catch (error) {
-    if (span !== null) {
-      if (isSubmittable(config)) completeSubmittable(config);
-      finishQuerySpan(span, error);
-    }
-    throw error;
-  }
+  if (span === null) return original.call(client, config, values, callback);
+  return traceCallbackCall(
+    span,
+    () => {
+      try {
+        return original.call(client, config, values, callback);
+      } catch (error) {
+        if (isSubmittable(config)) completeSubmittable(config);
+        throw error;
+      }
+    },
+    SQL_END,
+  );
 }
 
 function wrapQuery(original: QueryFn): QueryFn {
@@ -211,31 +206,18 @@ function wrapQuery(original: QueryFn): QueryFn {
       return callQuery(original, this, span, config, values, callback);
     }
     if (typeof values === 'function') {
-      values = tracedCallback(values as Callback, span);
+      values = tracedCallback(span, values as Callback, SQL_END);
     } else if (typeof callback === 'function') {
-      callback = tracedCallback(callback as Callback, span);
+      callback = tracedCallback(span, callback as Callback, SQL_END);
     } else if (typeof config === 'object' && typeof (config as QueryConfig).callback === 'function') {
       // pg copies the config object; a `callback` argument overrides its callback without touching the caller's object
-      callback = tracedCallback((config as QueryConfig).callback as Callback, span);
+      callback = tracedCallback(span, (config as QueryConfig).callback as Callback, SQL_END);
     } else if (span !== null) {
-      const result = callQuery(original, this, span, config, values, callback);
-      finishOnSettle(result, span);
-      return result;
+      // the promise form: the caller gets a promise that settles like pg's (lifecycle.ts)
+      return traceCall(span, () => original.call(this, config, values, callback), SQL_END);
     }
     return callQuery(original, this, span, config, values, callback);
   };
-}
-
-/** The promise form: the caller gets pg's own promise; the span follows it on a side branch. */
-function finishOnSettle(result: unknown, span: Span): void {
-  if (typeof (result as Promise<unknown> | undefined)?.then !== 'function') {
-    finishQuerySpan(span, undefined);
-    return;
-  }
-  (result as Promise<unknown>).then(
-    () => finishQuerySpan(span, undefined),
-    (error: unknown) => finishQuerySpan(span, error),
-  );
 }
 
 function wrapConnect(original: ConnectFn): ConnectFn {
