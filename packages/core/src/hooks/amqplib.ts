@@ -7,17 +7,16 @@ import { debug } from '../safe';
 import * as tags from '../tags';
 import {
   childOptions,
-  recordErrorOnSpan,
   resolveTracer,
   safeExtract,
-  safeFinish,
   safeInject,
   safeSetTags,
   safeStartSpan,
   tracerOf,
 } from '../tracer';
 import type { ClientHook } from './hook';
-import { requireBeside, settleTraced } from './redis-common';
+import { traceCall } from './lifecycle';
+import { requireBeside } from './redis-common';
 import { wrapMethod } from './wrap';
 
 /**
@@ -91,15 +90,8 @@ function makePublish(original: AnyFunction): AnyFunction {
     const callerOptions = (typeof options === 'object' && options !== null ? options : {}) as PublishOptions;
     const headers: Record<string, unknown> = { ...callerOptions.headers };
     safeInject(tracerOf(span, hookSettings.tracer), span, FORMAT_TEXT_MAP, headers);
-    try {
-      return original.call(this, exchange, routingKey, content, { ...callerOptions, headers });
-    } catch (error) {
-      recordErrorOnSpan(span, error);
-      throw error;
-    } finally {
-      // publish only buffers the message: there is nothing later to wait for (confirms are the broker's business)
-      safeFinish(span);
-    }
+    // publish only buffers the message: there is nothing later to wait for (confirms are the broker's business)
+    return traceCall(span, () => original.call(this, exchange, routingKey, content, { ...callerOptions, headers }));
   };
 }
 
@@ -118,8 +110,9 @@ function startConsumerSpan(channel: unknown, queue: string, message: AmqpMessage
 function consumeTraced(channel: unknown, queue: string, callback: AnyFunction, self: unknown, message: unknown) {
   const span = startConsumerSpan(channel, queue, message as AmqpMessage);
   if (span === null) return callback.call(self, message);
-  // a promise: the message is handled when it settles
-  return settleTraced(span, () => runWithSpan(span, () => callback.call(self, message)));
+  // a promise: the message is handled when it settles; amqplib ignores the result, so a rejection
+  // the consumer leaves unhandled still reaches `unhandledRejection` (lifecycle.ts)
+  return traceCall(span, () => runWithSpan(span, () => callback.call(self, message)));
 }
 
 /** The consumer callback with a span per message: one wrapper per consume() call, not per message. */

@@ -3,12 +3,13 @@ import { currentParent, startClientSpan, wouldTrace } from '../client/span';
 import { isTracingSuppressed, runSuppressed, runWithSpan } from '../context';
 import { debug } from '../safe';
 import { DB_STATEMENT } from '../tags';
-import { recordErrorOnSpan, safeFinish } from '../tracer';
+import { recordErrorOnSpan } from '../tracer';
 import type { ClientHook } from './hook';
+import { finishSpan, observeSettled, settleWith, traceCall, traceCallbackCall } from './lifecycle';
+import type { CallEnd } from './lifecycle';
 import {
   BATCH_SIZE,
   type ChannelContext,
-  finishWhenSettled,
   redisStatement,
   redisTags,
   subscribeSpans,
@@ -44,6 +45,8 @@ const kCaller = Symbol('otinst.ioredis.caller');
 /** On a Pipeline: its span was started (the MULTI flow runs `exec` more than once). */
 const kBatchTraced = Symbol('otinst.ioredis.batchTraced');
 
+const kQueuedSpan = Symbol('otinst.ioredis.queuedSpan');
+
 const SUPPRESSED = Symbol('otinst.ioredis.suppressed');
 /** A command that has had its span (patched copies): a resend after a reconnect makes no second one. */
 const TRACED = Symbol('otinst.ioredis.traced');
@@ -63,7 +66,11 @@ interface IoredisCommand {
   name: string;
   args: unknown[];
   promise: Promise<unknown>;
+  /** The caller's callback: ioredis then handles `promise` itself. */
+  callback?: unknown;
   [kCaller]?: Caller;
+  /** A queued command whose caller got a promise from the hook: its span, once written. */
+  [kQueuedSpan]?: Span | null;
 }
 
 interface IoredisClient {
@@ -136,7 +143,12 @@ function sendQuietly(original: AnyFunction, client: unknown, command: unknown, s
   }
 }
 
-/** Writes a command now, with its span: the channel makes it, or (a patched copy) this does. */
+/**
+ * Writes a command now, with its span: the channel makes it, or (a patched
+ * copy) this does. `direct`: the caller gets what this returns, so it gets a
+ * promise that settles like the command's (lifecycle.ts) instead of the
+ * command's own, which the span observes.
+ */
 function sendTraced(
   channels: boolean,
   original: AnyFunction,
@@ -144,21 +156,50 @@ function sendTraced(
   command: IoredisCommand,
   stream: unknown,
   node: unknown,
+  direct: boolean,
 ): unknown {
   if (channels || !wouldTrace()) return original.call(client, command, stream, node);
   const span = startCommandSpan(client, command);
   if (span === null) return original.call(client, command, stream, node);
   command[kCaller] = TRACED;
-  let result: unknown;
-  try {
-    result = original.call(client, command, stream, node);
-  } catch (error) {
-    recordErrorOnSpan(span, error);
-    safeFinish(span);
-    throw error;
+  const result = traceCallbackCall(span, () => original.call(client, command, stream, node));
+  if (command[kQueuedSpan] === null) {
+    // its caller holds the promise that `followQueued` made: that one finishes the span
+    command[kQueuedSpan] = span;
+  } else if (direct && result === command.promise && command.callback === undefined) {
+    return settleWith(span, result);
+  } else {
+    // ioredis handles this promise itself (a callback), or the caller never sees it
+    observeSettled(span, command.promise);
   }
-  finishWhenSettled(command.promise, span);
   return result;
+}
+
+function endQueued(command: IoredisCommand, error: unknown): void {
+  const span = command[kQueuedSpan];
+  command[kQueuedSpan] = undefined;
+  if (span !== null && span !== undefined) finishSpan(span, error);
+}
+
+/**
+ * A command queued until the connection is ready, in a traced context, whose
+ * caller takes the returned promise: the caller gets a promise derived from
+ * the command's (see `settleWith`), which finishes the span made when the
+ * command is written.
+ */
+function followQueued(command: IoredisCommand, result: unknown): unknown {
+  if (result !== command.promise || command.callback !== undefined) return result;
+  command[kQueuedSpan] = null;
+  return command.promise.then(
+    (value) => {
+      endQueued(command, undefined);
+      return value;
+    },
+    (error: unknown) => {
+      endQueued(command, error);
+      throw error;
+    },
+  );
 }
 
 function captureCaller(): Caller {
@@ -179,39 +220,30 @@ function makeSendCommand(original: AnyFunction, channels: boolean): AnyFunction 
     if (caller !== undefined) {
       // the offline queue (or a reconnect) sends it now: trace it once, in its caller's context
       cmd[kCaller] = TRACED;
-      const send = () => sendTraced(channels, original, client, cmd, stream, node);
+      const send = () => sendTraced(channels, original, client, cmd, stream, node, false);
       return caller === SUPPRESSED ? runSuppressed(send) : runWithSpan(caller, send);
     }
     if (client.status !== 'ready') {
       // queued until the connection is ready, or a handshake command ioredis sends for itself
-      cmd[kCaller] = captureCaller();
-      return sendQuietly(original, this, command, stream, node);
+      const caller = captureCaller();
+      cmd[kCaller] = caller;
+      const result = sendQuietly(original, this, command, stream, node);
+      return channels || caller === null || typeof caller === 'symbol' ? result : followQueued(cmd, result);
     }
-    return sendTraced(channels, original, client, cmd, stream, node);
+    return sendTraced(channels, original, client, cmd, stream, node, true);
   };
 }
 
 // ---------------------------------------------------------------------------
 // Pipeline.prototype.exec
 
-function finishBatch(promise: unknown, span: Span, multi: boolean): void {
-  if (!multi || typeof (promise as PromiseLike<unknown> | undefined)?.then !== 'function') {
-    finishWhenSettled(promise, span);
-    return;
-  }
-  // a MULTI's inner exec resolves with [[error, reply], ...]; a failed EXEC is the last entry's error
-  (promise as PromiseLike<unknown>).then(
-    (results) => {
-      const last = Array.isArray(results) ? (results[results.length - 1] as unknown) : undefined;
-      if (Array.isArray(last) && last[0] !== null && last[0] !== undefined) recordErrorOnSpan(span, last[0]);
-      safeFinish(span);
-    },
-    (error: unknown) => {
-      recordErrorOnSpan(span, error);
-      safeFinish(span);
-    },
-  );
-}
+/** A MULTI's inner exec resolves with [[error, reply], ...]; a failed EXEC is the last entry's error. */
+const MULTI_END: CallEnd = {
+  result(span, results) {
+    const last = Array.isArray(results) ? (results[results.length - 1] as unknown) : undefined;
+    if (Array.isArray(last) && last[0] !== null && last[0] !== undefined) recordErrorOnSpan(span, last[0]);
+  },
+};
 
 function makeExec(original: AnyFunction, channels: boolean): AnyFunction {
   return function exec(this: unknown, ...args: unknown[]) {
@@ -231,16 +263,13 @@ function makeExec(original: AnyFunction, channels: boolean): AnyFunction {
     spanTags[BATCH_SIZE] = multi ? Math.max(queued - 2, 0) : queued;
     const span = startClientSpan(multi ? 'ioredis:MULTI' : 'ioredis:PIPELINE', spanTags);
     if (span === null) return original.apply(this, args);
-    let result: unknown;
-    try {
-      result = original.apply(this, args);
-    } catch (error) {
-      recordErrorOnSpan(span, error);
-      safeFinish(span);
-      throw error;
+    // exec(callback): ioredis handles the promise itself; a MULTI's inner exec is ioredis's own
+    if (multi || typeof args[args.length - 1] === 'function') {
+      const result = traceCallbackCall(span, () => original.apply(this, args));
+      observeSettled(span, result, multi ? MULTI_END : undefined);
+      return result;
     }
-    finishBatch(result, span, multi);
-    return result;
+    return traceCall(span, () => original.apply(this, args));
   };
 }
 

@@ -29,8 +29,9 @@ import { runWithSpan } from '../context';
 import { hookSettings, startClientSpan, wouldTrace } from '../client/span';
 import { safeExecute } from '../safe';
 import * as tags from '../tags';
-import { safeFinish } from '../tracer';
 import type { ClientHook } from './hook';
+import { traceCall } from './lifecycle';
+import type { CallEnd } from './lifecycle';
 import {
   DB_PARAMS,
   formatParameters,
@@ -104,33 +105,12 @@ function startStatementSpan(client: KnexClient, query: unknown): Span | null {
   return span;
 }
 
-/**
- * Runs `run` with `span` active and finishes the span when the result settles
- * (now, for a plain value or a throw). The caller gets the original promise
- * back, unchanged: the handlers hang off it, so nothing about its timing or
- * identity changes.
- */
+/** How a statement's span records an error: without the statement's bindings. */
+const SQL_END: CallEnd = { error: recordSqlError };
+
+/** Runs `run` with `span` active; the span finishes when the result settles (lifecycle.ts). */
 function runTraced(span: Span, run: () => unknown): unknown {
-  let result: unknown;
-  try {
-    result = runWithSpan(span, run);
-  } catch (error) {
-    recordSqlError(span, error);
-    safeFinish(span);
-    throw error;
-  }
-  if (typeof (result as PromiseLike<unknown> | null)?.then === 'function') {
-    (result as PromiseLike<unknown>).then(
-      () => safeFinish(span),
-      (error: unknown) => {
-        recordSqlError(span, error);
-        safeFinish(span);
-      },
-    );
-  } else {
-    safeFinish(span);
-  }
-  return result;
+  return traceCall(span, () => runWithSpan(span, run), SQL_END);
 }
 
 function wrapQuery(original: QueryFn): QueryFn {

@@ -4,13 +4,13 @@ import { bind } from '../context';
 import { debug, safeExecute } from '../safe';
 import { DB_STATEMENT } from '../tags';
 import type { ClientHook } from './hook';
+import { traceCall } from './lifecycle';
 import {
   BATCH_SIZE,
   type ChannelContext,
   redisStatement,
   redisTags,
   requireBeside,
-  settleTraced,
   subscribeSpans,
 } from './redis-common';
 import { wrapMethod } from './wrap';
@@ -126,22 +126,27 @@ function wrap(target: Prototype, name: string, makeWrapper: (original: AnyFuncti
   wrapMethod(target, name, (original) => makeWrapper(original as AnyFunction));
 }
 
-/** Calls `original`; when there is a span, finishes it when the returned promise settles. */
+/** Calls `original`; when there is a span, finishes it when the returned promise settles (lifecycle.ts). */
 function callTraced(span: Span | null, original: AnyFunction, self: unknown, args: unknown[]): unknown {
   if (span === null) return original.apply(self, args);
-  return settleTraced(span, () => original.apply(self, args));
+  return traceCall(span, () => original.apply(self, args));
 }
 
-/** Remembers the database a client selected, once the SELECT (or a MULTI holding one) succeeded. */
-function rememberDatabase(client: unknown, result: unknown, database: unknown): void {
-  if (typeof database !== 'number' || typeof (result as PromiseLike<unknown> | undefined)?.then !== 'function') return;
+/**
+ * Remembers the database a client selected, once the SELECT (or a MULTI
+ * holding one) succeeded. Returns what the caller gets: a promise derived from
+ * `result`, so that a rejection still reaches the caller unhandled-or-not as
+ * it would without otinst.
+ */
+function rememberDatabase(client: unknown, result: unknown, database: unknown): unknown {
+  if (typeof database !== 'number' || typeof (result as PromiseLike<unknown> | undefined)?.then !== 'function') {
+    return result;
+  }
   const self = (client as NodeRedisClient)._self ?? (client as NodeRedisClient);
-  (result as PromiseLike<unknown>).then(
-    () => {
-      self[kDatabase] = database;
-    },
-    () => {},
-  );
+  return (result as PromiseLike<unknown>).then((value) => {
+    self[kDatabase] = database;
+    return value;
+  });
 }
 
 function isolated(options: unknown): boolean {
@@ -227,9 +232,7 @@ function patchRedis4(proto: Prototype, commands: Record<string, CommandModule>, 
       const size = Array.isArray(commands) ? commands.length : 0;
       // a chain id marks a MULTI (redis 4 sends MULTI/EXEC around it); none, a pipeline
       const span = startBatchSpan(this, chainId !== undefined, size);
-      const result = callTraced(span, original, this, [commands, selectedDB, chainId]);
-      rememberDatabase(this, result, selectedDB);
-      return result;
+      return rememberDatabase(this, callTraced(span, original, this, [commands, selectedDB, chainId]), selectedDB);
     };
   });
   wrap(proto, 'SELECT', (original) => {
@@ -238,9 +241,7 @@ function patchRedis4(proto: Prototype, commands: Record<string, CommandModule>, 
       const database = typeof options === 'number' ? options : db;
       if (!active) return original.call(this, options, db);
       const span = wouldTrace() ? startCommandSpan(this, 'SELECT', database, 0) : null;
-      const result = callTraced(span, original, this, [options, db]);
-      rememberDatabase(this, result, database);
-      return result;
+      return rememberDatabase(this, callTraced(span, original, this, [options, db]), database);
     };
   });
 }
@@ -266,17 +267,14 @@ function patchRedis5(proto: Prototype) {
       return function executeBatch(this: unknown, commands: unknown, selectedDB: unknown) {
         if (!active || !wouldTrace()) return original.call(this, commands, selectedDB);
         const span = startBatchSpan(this, multi, Array.isArray(commands) ? commands.length : 0);
-        const result = callTraced(span, original, this, [commands, selectedDB]);
-        rememberDatabase(this, result, selectedDB);
-        return result;
+        return rememberDatabase(this, callTraced(span, original, this, [commands, selectedDB]), selectedDB);
       };
     });
   }
   wrap(proto, 'SELECT', (original) => {
     return function SELECT(this: unknown, db: unknown) {
       const result = original.call(this, db);
-      if (active) rememberDatabase(this, result, db);
-      return result;
+      return active ? rememberDatabase(this, result, db) : result;
     };
   });
 }
