@@ -4,15 +4,15 @@ import { isTracingSuppressed, runSuppressed, runWithSpan } from '../context';
 import { debug } from '../safe';
 import { DB_STATEMENT } from '../tags';
 import { recordErrorOnSpan } from '../tracer';
+import { subscribeSpans } from './channels';
+import type { ChannelContext } from './channels';
 import type { ClientHook } from './hook';
 import { finishSpan, observeSettled, settleWith, traceCall, traceCallbackCall } from './lifecycle';
 import type { CallEnd } from './lifecycle';
 import {
   BATCH_SIZE,
-  type ChannelContext,
   redisStatement,
   redisTags,
-  subscribeSpans,
 } from './redis-common';
 import { wrapMethod } from './wrap';
 

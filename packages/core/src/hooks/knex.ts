@@ -26,22 +26,12 @@
  */
 import type { Span } from 'opentracing';
 import { runWithSpan } from '../context';
-import { hookSettings, startClientSpan, wouldTrace } from '../client/span';
+import { wouldTrace } from '../client/span';
 import { safeExecute } from '../safe';
-import * as tags from '../tags';
 import type { ClientHook } from './hook';
 import { traceCall } from './lifecycle';
-import type { CallEnd } from './lifecycle';
-import {
-  DB_PARAMS,
-  formatParameters,
-  MYSQL,
-  POSTGRES,
-  recordSqlError,
-  rememberValues,
-  sqlCommand,
-  truncate,
-} from './sql';
+import { SQL_END, startSqlSpan } from './sql-driver';
+import { MYSQL, POSTGRES } from './sql-statement';
 import { wrapMethod } from './wrap';
 
 /** The parts of a knex client (`lib/client.js`) this hook reads. */
@@ -85,28 +75,16 @@ function isMysql(dialect: unknown): boolean {
 function startStatementSpan(client: KnexClient, query: unknown): Span | null {
   // checked first, so that an untraced statement allocates nothing here
   if (!wouldTrace()) return null;
-  const sql = statementText(query);
   const dialect = client.dialect;
-  const statementTags: Record<string, unknown> = {
-    [tags.SPAN_KIND]: tags.KIND_CLIENT,
-    [tags.COMPONENT]: 'knex',
-    [tags.DB_TYPE]: 'sql',
-    [tags.DB_INSTANCE]: safeExecute('knex client.database()', () => client.database?.()),
-    [KNEX_DIALECT]: dialect,
-  };
-  if (sql !== undefined) statementTags[tags.DB_STATEMENT] = truncate(sql);
-  if (hookSettings.captureParameters) {
-    const params = formatParameters(bindingsOf(query));
-    if (params !== undefined) statementTags[DB_PARAMS] = params;
-  }
-  const command = (sql === undefined ? undefined : sqlCommand(sql, isMysql(dialect) ? MYSQL : POSTGRES)) ?? 'QUERY';
-  const span = startClientSpan(`knex:${command}`, statementTags);
-  rememberValues(span, bindingsOf(query));
-  return span;
+  return startSqlSpan({
+    component: 'knex',
+    dialect: isMysql(dialect) ? MYSQL : POSTGRES,
+    text: statementText(query),
+    values: bindingsOf(query),
+    database: safeExecute('knex client.database()', () => client.database?.()),
+    extra: { [KNEX_DIALECT]: dialect },
+  });
 }
-
-/** How a statement's span records an error: without the statement's bindings. */
-const SQL_END: CallEnd = { error: recordSqlError };
 
 /** Runs `run` with `span` active; the span finishes when the result settles (lifecycle.ts). */
 function runTraced(span: Span, run: () => unknown): unknown {

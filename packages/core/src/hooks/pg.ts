@@ -1,13 +1,11 @@
 import type { Span } from 'opentracing';
-import { peerHostTag } from '../client/http';
-import { hookSettings, startClientSpan, wouldTrace } from '../client/span';
+import { wouldTrace } from '../client/span';
 import { bind } from '../context';
 import { debug } from '../safe';
-import * as tags from '../tags';
 import type { ClientHook } from './hook';
-import { finishSpan, traceCall, traceCallbackCall, tracedCallback } from './lifecycle';
-import type { CallEnd } from './lifecycle';
-import { DB_PARAMS, formatParameters, POSTGRES, recordSqlError, rememberValues, sqlCommand, truncate } from './sql';
+import { traceCall, traceCallbackCall, tracedCallback } from './lifecycle';
+import { bindCheckoutCallback, finishSqlSpan, ownerOf, SQL_END, startSqlSpan } from './sql-driver';
+import { POSTGRES } from './sql-statement';
 import { wrapMethod } from './wrap';
 
 /**
@@ -79,39 +77,17 @@ function isSubmittable(config: unknown): config is Submittable {
 
 /** Builds the span for one query; null when the tracer or our own code fails (the query goes on untraced). */
 function startQuerySpan(client: PgClient, config: unknown, values: unknown): Span | null {
-  try {
-    const query = typeof config === 'string' ? { text: config } : (config as QueryConfig);
-    const text = typeof query.text === 'string' ? query.text : undefined;
-    const spanTags: Record<string, unknown> = {
-      [tags.SPAN_KIND]: tags.KIND_CLIENT,
-      [tags.COMPONENT]: 'pg',
-      [tags.DB_TYPE]: 'sql',
-    };
-    if (typeof client.database === 'string' && client.database !== '') spanTags[tags.DB_INSTANCE] = client.database;
-    if (text !== undefined) spanTags[tags.DB_STATEMENT] = truncate(text);
-    if (typeof client.user === 'string' && client.user !== '') spanTags[tags.DB_USER] = client.user;
-    if (typeof client.host === 'string' && client.host !== '') spanTags[peerHostTag(client.host)] = client.host;
-    const port = Number(client.port);
-    if (Number.isInteger(port) && port > 0) spanTags[tags.PEER_PORT] = port;
-    if (hookSettings.captureParameters) {
-      const params = formatParameters(Array.isArray(values) ? values : query.values);
-      if (params !== undefined) spanTags[DB_PARAMS] = params;
-    }
-    const command = (text === undefined ? undefined : sqlCommand(text, POSTGRES)) ?? 'QUERY';
-    const span = startClientSpan(`pg:${command}`, spanTags);
-    rememberValues(span, Array.isArray(values) ? values : query.values);
-    return span;
-  } catch (error) {
-    debug('pg: starting a query span failed', error);
-    return null;
-  }
-}
-
-/** How a query's span records an error: without the query's parameter values. */
-const SQL_END: CallEnd = { error: recordSqlError };
-
-function finishQuerySpan(span: Span, error: unknown): void {
-  finishSpan(span, error, SQL_END);
+  const query = typeof config === 'string' ? { text: config } : (config as QueryConfig);
+  return startSqlSpan({
+    component: 'pg',
+    dialect: POSTGRES,
+    text: typeof query.text === 'string' ? query.text : undefined,
+    values: Array.isArray(values) ? values : query.values,
+    database: client.database,
+    user: client.user,
+    host: client.host,
+    port: client.port,
+  });
 }
 
 // Shared handlers shadowed onto a traced Submittable (state under kSubmitted), so
@@ -120,14 +96,14 @@ function tracedHandleReadyForQuery(this: Submittable, connection: unknown): unkn
   const state = completeSubmittable(this);
   if (state === undefined) return this.handleReadyForQuery(connection);
   const canceled = this._canceledDueToError;
-  finishQuerySpan(state.span, canceled === false ? undefined : canceled);
+  finishSqlSpan(state.span, canceled === false ? undefined : canceled);
   return state.ready.call(this, connection);
 }
 
 function tracedHandleError(this: Submittable, error: unknown, connection: unknown): unknown {
   const state = completeSubmittable(this);
   if (state === undefined) return this.handleError(error, connection);
-  finishQuerySpan(state.span, error);
+  finishSqlSpan(state.span, error);
   return state.error.call(this, error, connection);
 }
 
@@ -220,21 +196,6 @@ function wrapQuery(original: QueryFn): QueryFn {
   };
 }
 
-function wrapConnect(original: ConnectFn): ConnectFn {
-  return function connect(this: unknown, callback?: unknown) {
-    // a waiting checkout is served from another request's release(): run it in the caller's context
-    return original.call(this, typeof callback === 'function' ? bind(callback as Callback) : callback);
-  };
-}
-
-/** The object on `proto`'s chain that owns `name` (pg's Pool is pg-pool's Pool subclassed). */
-function ownerOf(proto: object, name: string): object | undefined {
-  for (let target: object | null = proto; target !== null; target = Object.getPrototypeOf(target) as object | null) {
-    if (Object.prototype.hasOwnProperty.call(target, name)) return target;
-  }
-  return undefined;
-}
-
 /**
  * Patches one loaded copy of `pg` (the module object: `exports.Client`,
  * `exports.Pool`). Used by the hook; exported for copies the registry cannot
@@ -251,7 +212,7 @@ export function patchPgModule(exports: unknown): void {
   if (clientProto !== undefined) wrapMethod(clientProto, 'query', wrapQuery);
   const poolProto = pg.Pool?.prototype;
   const poolOwner = poolProto === undefined ? undefined : ownerOf(poolProto, 'connect');
-  if (poolOwner !== undefined) wrapMethod(poolOwner as { connect?: ConnectFn }, 'connect', wrapConnect);
+  if (poolOwner !== undefined) wrapMethod(poolOwner as { connect?: ConnectFn }, 'connect', bindCheckoutCallback);
 }
 
 /** The `pg` client hook (node-postgres 8 with pg-pool). */

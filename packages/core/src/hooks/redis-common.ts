@@ -1,10 +1,6 @@
 import Module, { createRequire } from 'node:module';
-import { tracingChannel } from 'node:diagnostics_channel';
-import type { Span } from 'opentracing';
 import { peerHostTag } from '../client/http';
-import { debug } from '../safe';
 import * as tags from '../tags';
-import { recordErrorOnSpan, safeFinish } from '../tracer';
 
 /**
  * What the `redis` and `ioredis` hooks share: the `db.statement` rule, the
@@ -67,101 +63,6 @@ export function redisTags(
     if (typeof port === 'number' || typeof port === 'string') spanTags[tags.PEER_PORT] = Number(port);
   }
   return spanTags;
-}
-
-/**
- * Finishes `span` when `promise` settles, recording a rejection as an error.
- * The caller keeps the original promise (and so the original error object);
- * the derived promise here never rejects.
- */
-export function finishWhenSettled(promise: unknown, span: Span): void {
-  if (promise === null || typeof (promise as PromiseLike<unknown> | undefined)?.then !== 'function') {
-    safeFinish(span);
-    return;
-  }
-  try {
-    void Promise.resolve(promise).then(
-      () => safeFinish(span),
-      (error: unknown) => {
-        recordErrorOnSpan(span, error);
-        safeFinish(span);
-      },
-    );
-  } catch (error) {
-    debug('watching a redis reply failed', error);
-    safeFinish(span);
-  }
-}
-
-/**
- * Runs `call` for a traced operation: a throw is recorded on `span`, which is
- * finished, and rethrown; a returned promise finishes it when it settles;
- * anything else finishes it at once.
- */
-export function settleTraced(span: Span, call: () => unknown): unknown {
-  let result: unknown;
-  try {
-    result = call();
-  } catch (error) {
-    recordErrorOnSpan(span, error);
-    safeFinish(span);
-    throw error;
-  }
-  finishWhenSettled(result, span);
-  return result;
-}
-
-const kSpan = Symbol('otinst.channelSpan');
-
-/** A `TracingChannel` payload: the library's own fields, the error Node adds, and our span. */
-export type ChannelContext = Record<string, unknown> & { error?: unknown; [kSpan]?: Span | undefined };
-
-function finishChannelSpan(context: ChannelContext): void {
-  const span = context[kSpan];
-  if (span === undefined) return;
-  context[kSpan] = undefined;
-  safeFinish(span);
-}
-
-/**
- * Subscribes to a library's `TracingChannel` and runs one span per traced
- * operation: `startSpan(context)` makes it (in the caller's async context:
- * `start` is published synchronously where the operation begins); an `error`
- * marks it; it finishes on `asyncEnd`, or on `end` when the operation threw
- * synchronously (then no `asyncEnd` follows). Returns the unsubscribe
- * function.
- *
- * A subscriber that throws would surface as an uncaught exception in the
- * application, so every handler swallows its own failures.
- */
-export function subscribeSpans(name: string, startSpan: (context: ChannelContext) => Span | null): () => void {
-  const channel = tracingChannel<unknown, ChannelContext>(name);
-  const handlers = {
-    start(context: ChannelContext) {
-      try {
-        const span = startSpan(context);
-        if (span !== null) context[kSpan] = span;
-      } catch (error) {
-        debug(`${name} start handler failed`, error);
-      }
-    },
-    end(context: ChannelContext) {
-      // async operations publish `end` before they settle, with no error yet
-      if (context.error !== undefined) finishChannelSpan(context);
-    },
-    asyncStart() {},
-    asyncEnd(context: ChannelContext) {
-      finishChannelSpan(context);
-    },
-    error(context: ChannelContext) {
-      const span = context[kSpan];
-      if (span !== undefined) recordErrorOnSpan(span, context.error);
-    },
-  };
-  channel.subscribe(handlers);
-  return () => {
-    channel.unsubscribe(handlers);
-  };
 }
 
 type ModuleCache = Record<string, { exports: unknown; filename: string } | undefined>;

@@ -3,15 +3,15 @@ import { startClientSpan, wouldTrace } from '../client/span';
 import { bind } from '../context';
 import { debug, safeExecute } from '../safe';
 import { DB_STATEMENT } from '../tags';
+import { subscribeSpans } from './channels';
+import type { ChannelContext } from './channels';
 import type { ClientHook } from './hook';
 import { traceCall } from './lifecycle';
 import {
   BATCH_SIZE,
-  type ChannelContext,
   redisStatement,
   redisTags,
   requireBeside,
-  subscribeSpans,
 } from './redis-common';
 import { wrapMethod } from './wrap';
 

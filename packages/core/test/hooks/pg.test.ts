@@ -123,7 +123,8 @@ describe.skipIf(!up)('pg hook (PostgreSQL)', () => {
     expect(children).toHaveLength(1);
     const [span] = children;
     expect(span!.operationName).toBe('pg:SELECT');
-    expect(span!.tags).toEqual({ ...PG_TAGS, 'db.statement': sql });
+    // the literal is replaced by `?` (issue 12)
+    expect(span!.tags).toEqual({ ...PG_TAGS, 'db.statement': 'SELECT ? AS one' });
     expect(span!.logs).toEqual([]);
     expectChildOf(span!, parent);
   });
@@ -147,7 +148,7 @@ describe.skipIf(!up)('pg hook (PostgreSQL)', () => {
     const { result, children } = await traced(t, () => viaCallback((cb) => client.query('SELECT 2 AS two', cb)));
     expect(result.result!.rows).toEqual([{ two: 2 }]);
     expect(children.map((span) => [span.operationName, span.tags['db.statement']])).toEqual([
-      ['pg:SELECT', 'SELECT 2 AS two'],
+      ['pg:SELECT', 'SELECT ? AS two'],
     ]);
   });
 
@@ -168,8 +169,8 @@ describe.skipIf(!up)('pg hook (PostgreSQL)', () => {
     expect(result.rows).toEqual([[42]]);
     expect(config.values).toEqual([41]);
     expect(children.map((span) => [span.operationName, span.tags['db.statement']])).toEqual([
-      ['pg:SELECT', 'SELECT $1::int + 1 AS n'],
-      ['pg:SELECT', 'SELECT 3 AS three'],
+      ['pg:SELECT', 'SELECT $1::int + ? AS n'],
+      ['pg:SELECT', 'SELECT ? AS three'],
     ]);
     for (const span of children) expectChildOf(span, parent);
   });
@@ -183,8 +184,8 @@ describe.skipIf(!up)('pg hook (PostgreSQL)', () => {
     });
     expect(result).toEqual([[{ n: 2 }], [{ n: 3 }]]);
     expect(children.map((span) => [span.operationName, span.tags['db.statement']])).toEqual([
-      ['pg:SELECT', statement.text],
-      ['pg:SELECT', statement.text],
+      ['pg:SELECT', 'SELECT $1::int + ? AS n'],
+      ['pg:SELECT', 'SELECT $1::int + ? AS n'],
     ]);
   });
 
@@ -209,7 +210,9 @@ describe.skipIf(!up)('pg hook (PostgreSQL)', () => {
       'pg:BEGIN',
       'pg:COMMIT',
     ]);
-    expect(children.map((span) => span.tags['db.statement'])).toEqual(statements);
+    expect(children.map((span) => span.tags['db.statement'])).toEqual(
+      statements.map((text) => text.replace('SELECT 1 AS one', 'SELECT ? AS one')),
+    );
     expect(JSON.stringify(children)).not.toContain('secret');
   });
 
@@ -226,7 +229,7 @@ describe.skipIf(!up)('pg hook (PostgreSQL)', () => {
     const statement = children[0]!.tags['db.statement'] as string;
     expect(statement).toHaveLength(4096);
     expect(statement.endsWith('…')).toBe(true);
-    expect(sql.startsWith(statement.slice(0, -1))).toBe(true);
+    expect(sql.replace('SELECT 1', 'SELECT ?').startsWith(statement.slice(0, -1))).toBe(true);
   });
 
   describe('Submittables', () => {
@@ -242,7 +245,7 @@ describe.skipIf(!up)('pg hook (PostgreSQL)', () => {
       });
       expect(rows).toEqual([{ five: 5 }]);
       expect(children.map((span) => span.operationName)).toEqual(['pg:SELECT']);
-      expect(children[0]!.tags).toEqual({ ...PG_TAGS, 'db.statement': 'SELECT 5 AS five' });
+      expect(children[0]!.tags).toEqual({ ...PG_TAGS, 'db.statement': 'SELECT ? AS five' });
       expectChildOf(children[0]!, parent);
       expect(Object.prototype.hasOwnProperty.call(query, 'handleReadyForQuery')).toBe(false);
       expect(Object.prototype.hasOwnProperty.call(query, 'handleError')).toBe(false);
@@ -300,7 +303,7 @@ describe.skipIf(!up)('pg hook (PostgreSQL)', () => {
       expect(result).toEqual([{ seven: '7' }]);
       expect(children.map((span) => span.operationName)).toEqual(['pg:SELECT', 'pg:SELECT']);
       const [good, failed] = children;
-      expect(good!.tags).toEqual({ ...PG_TAGS, 'db.statement': 'SELECT 7 AS seven' });
+      expect(good!.tags).toEqual({ ...PG_TAGS, 'db.statement': 'SELECT ? AS seven' });
       expect(failed!.tags).toEqual({ ...PG_TAGS, 'db.statement': bad.text, error: true });
       expect(caught).toBeInstanceOf(pg.DatabaseError);
       expect((caught as { code?: string }).code).toBe('42P01');
@@ -323,7 +326,7 @@ describe.skipIf(!up)('pg hook (PostgreSQL)', () => {
       expect(children).toHaveLength(1);
       const span = children[0]!;
       expect(span.operationName).toBe('pg:SELEC');
-      expect(span.tags).toEqual({ ...PG_TAGS, 'db.statement': 'SELEC 1', error: true });
+      expect(span.tags).toEqual({ ...PG_TAGS, 'db.statement': 'SELEC ?', error: true });
       expect(span.logs).toEqual([
         {
           event: 'error',
@@ -422,7 +425,7 @@ describe.skipIf(!up)('pg hook (PostgreSQL)', () => {
     await withSecret.connect();
     try {
       const { children } = await traced(t, () => withSecret.query('SELECT 1 AS one'));
-      expect(children[0]!.tags).toEqual({ ...PG_TAGS, 'db.statement': 'SELECT 1 AS one' });
+      expect(children[0]!.tags).toEqual({ ...PG_TAGS, 'db.statement': 'SELECT ? AS one' });
       expect(JSON.stringify(children)).not.toContain('s3cret');
     } finally {
       await withSecret.end();

@@ -1,0 +1,109 @@
+import type { Span } from 'opentracing';
+import { peerHostTag } from '../client/http';
+import { hookSettings, startClientSpan } from '../client/span';
+import { bind } from '../context';
+import { debug } from '../safe';
+import * as tags from '../tags';
+import { finishSpan } from './lifecycle';
+import type { CallEnd } from './lifecycle';
+import { DB_PARAMS, formatParameters, recordSqlError, rememberValues } from './sql-errors';
+import { sqlCommand, sqlStatementTag } from './sql-statement';
+import type { SqlDialect } from './sql-statement';
+
+/**
+ * What the SQL driver hooks (`pg`, `mysql2`, `knex`) share: the span of one
+ * statement (name, peer and SQL tags), how it ends (errors without the
+ * parameter values), and the pool-callback binding.
+ */
+
+/** How a statement's span records an error: without the statement's parameter values. */
+export const SQL_END: CallEnd = { error: recordSqlError };
+
+/** Ends a statement's span, recording `error` (if any) without the parameter values. */
+export function finishSqlSpan(span: Span, error: unknown): void {
+  finishSpan(span, error, SQL_END);
+}
+
+/** One statement, as the driver hook sees it. */
+export interface SqlStatement {
+  /** The hook's component, also the operation name's prefix: `pg:SELECT`. */
+  component: string;
+  dialect: SqlDialect;
+  /** The SQL text as sent (undefined: a prepared statement by name, or no text). */
+  text: string | undefined;
+  /** The parameter values (tagged only with `captureParameters`; scrubbed from errors). */
+  values: unknown;
+  /** The text has the values formatted in (mysql2's channel payload): always scrubbed. */
+  valuesInside?: boolean | undefined;
+  database?: unknown;
+  user?: unknown;
+  host?: unknown;
+  port?: unknown;
+  /** Further tags (knex's dialect). */
+  extra?: Record<string, unknown> | undefined;
+}
+
+/** Tags `peer.ipv4` / `peer.ipv6` / `peer.hostname` and `peer.port` when known. */
+export function tagPeer(spanTags: Record<string, unknown>, host: unknown, port: unknown): void {
+  if (typeof host === 'string' && host !== '') spanTags[peerHostTag(host)] = host;
+  const portNumber = Number(port);
+  if (port !== undefined && port !== null && Number.isInteger(portNumber) && portNumber > 0) {
+    spanTags[tags.PEER_PORT] = portNumber;
+  }
+}
+
+/**
+ * Starts the client span of one statement under the current span:
+ * `<component>:<COMMAND>`, with `db.statement` as `sqlStatementTag` makes it.
+ * Null when nothing is traced, or when the tracer or this code fails (the
+ * statement goes on untraced).
+ */
+export function startSqlSpan(statement: SqlStatement): Span | null {
+  try {
+    const { text, dialect } = statement;
+    const spanTags: Record<string, unknown> = {
+      [tags.SPAN_KIND]: tags.KIND_CLIENT,
+      [tags.COMPONENT]: statement.component,
+      [tags.DB_TYPE]: 'sql',
+    };
+    const { database, user } = statement;
+    if (typeof database === 'string' && database !== '') spanTags[tags.DB_INSTANCE] = database;
+    if (text !== undefined) spanTags[tags.DB_STATEMENT] = sqlStatementTag(text, dialect, statement.valuesInside);
+    if (typeof user === 'string' && user !== '') spanTags[tags.DB_USER] = user;
+    tagPeer(spanTags, statement.host, statement.port);
+    if (statement.extra !== undefined) Object.assign(spanTags, statement.extra);
+    if (hookSettings.captureParameters) {
+      const params = formatParameters(statement.values);
+      if (params !== undefined) spanTags[DB_PARAMS] = params;
+    }
+    // the command word comes before any literal, so the raw text names the span safely
+    const command = (text === undefined ? undefined : sqlCommand(text, dialect)) ?? 'QUERY';
+    const span = startClientSpan(`${statement.component}:${command}`, spanTags);
+    rememberValues(span, statement.values);
+    return span;
+  } catch (error) {
+    debug(`${statement.component}: starting a statement span failed`, error);
+    return null;
+  }
+}
+
+/** The object on `proto`'s chain that owns `name` (pg's Pool is pg-pool's subclassed; mysql2's BasePool). */
+export function ownerOf(proto: object, name: string): object | undefined {
+  for (let target: object | null = proto; target !== null; target = Object.getPrototypeOf(target) as object | null) {
+    if (Object.prototype.hasOwnProperty.call(target, name)) return target;
+  }
+  return undefined;
+}
+
+type CheckoutFn = (this: unknown, callback?: unknown) => unknown;
+
+/**
+ * Wraps a pool's checkout (`connect`, `getConnection`) so that a waiting
+ * caller's callback, served from another request's `release()`, runs in its
+ * caller's context (DataDog/dd-trace-js#3733).
+ */
+export function bindCheckoutCallback(original: CheckoutFn): CheckoutFn {
+  return function checkout(this: unknown, callback?: unknown) {
+    return original.call(this, typeof callback === 'function' ? bind(callback as () => unknown) : callback);
+  };
+}
