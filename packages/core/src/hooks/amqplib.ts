@@ -5,15 +5,7 @@ import { peerHostTag } from '../client/http';
 import { runWithSpan } from '../context';
 import { debug } from '../safe';
 import * as tags from '../tags';
-import {
-  childOptions,
-  resolveTracer,
-  safeExtract,
-  safeInject,
-  safeSetTags,
-  safeStartSpan,
-  tracerOf,
-} from '../tracer';
+import { childOptions, resolveTracer, safeExtract, safeInject, safeSetTags, safeStartSpan, tracerOf } from '../tracer';
 import type { ClientHook } from './hook';
 import { traceCall } from './lifecycle';
 import { requireBeside } from './redis-common';

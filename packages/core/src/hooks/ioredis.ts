@@ -9,11 +9,7 @@ import type { ChannelContext } from './channels';
 import type { ClientHook } from './hook';
 import { finishSpan, observeSettled, settleWith, traceCall, traceCallbackCall } from './lifecycle';
 import type { CallEnd } from './lifecycle';
-import {
-  BATCH_SIZE,
-  redisStatement,
-  redisTags,
-} from './redis-common';
+import { BATCH_SIZE, redisStatement, redisTags } from './redis-common';
 import { wrapMethod } from './wrap';
 
 /**

@@ -7,12 +7,7 @@ import { subscribeSpans } from './channels';
 import type { ChannelContext } from './channels';
 import type { ClientHook } from './hook';
 import { traceCall } from './lifecycle';
-import {
-  BATCH_SIZE,
-  redisStatement,
-  redisTags,
-  requireBeside,
-} from './redis-common';
+import { BATCH_SIZE, redisStatement, redisTags, requireBeside } from './redis-common';
 import { wrapMethod } from './wrap';
 
 /**

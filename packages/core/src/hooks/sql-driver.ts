@@ -68,7 +68,10 @@ export function startSqlSpan(statement: SqlStatement): Span | null {
     };
     const { database, user } = statement;
     if (typeof database === 'string' && database !== '') spanTags[tags.DB_INSTANCE] = database;
-    if (text !== undefined) spanTags[tags.DB_STATEMENT] = sqlStatementTag(text, dialect, statement.valuesInside);
+    const literals: string[] = [];
+    if (text !== undefined) {
+      spanTags[tags.DB_STATEMENT] = sqlStatementTag(text, dialect, statement.valuesInside, literals);
+    }
     if (typeof user === 'string' && user !== '') spanTags[tags.DB_USER] = user;
     tagPeer(spanTags, statement.host, statement.port);
     if (statement.extra !== undefined) Object.assign(spanTags, statement.extra);
@@ -79,7 +82,9 @@ export function startSqlSpan(statement: SqlStatement): Span | null {
     // the command word comes before any literal, so the raw text names the span safely
     const command = (text === undefined ? undefined : sqlCommand(text, dialect)) ?? 'QUERY';
     const span = startClientSpan(`${statement.component}:${command}`, spanTags);
-    rememberValues(span, statement.values);
+    // what the statement tag leaves out must not come back through an error message
+    const { values } = statement;
+    rememberValues(span, literals.length === 0 ? values : Array.isArray(values) ? [...values, ...literals] : literals);
     return span;
   } catch (error) {
     debug(`${statement.component}: starting a statement span failed`, error);

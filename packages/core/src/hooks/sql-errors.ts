@@ -98,8 +98,8 @@ function withoutValues(error: unknown, values: readonly unknown[]): unknown {
   const matcher = wholeOccurrences(secrets);
   const message = error.message.replace(matcher, '?');
   const stack = error.stack === undefined ? undefined : scrubStack(error.stack, matcher);
-  if (message === error.message && stack === error.stack) return error;
-  // a copy for the log (same class, so the same error.kind); the caller keeps the original
+  // a copy for the log (same class, so the same error.kind), also when nothing was scrubbed: the caller
+  // keeps the original, and a library may still rewrite its message (knex prepends the SQL text)
   const copy = Object.create(Object.getPrototypeOf(error) as object) as Error & { code?: unknown };
   Object.defineProperty(copy, 'message', { value: message, writable: true, configurable: true });
   Object.defineProperty(copy, 'stack', { value: stack, writable: true, configurable: true });

@@ -243,8 +243,32 @@ export function truncate(text: string, limit: number = STATEMENT_LIMIT): string 
 
 /** Keywords after which a `-` starts a negative number, not a subtraction. */
 const BEFORE_NEGATIVE = new Set([
-  'SELECT', 'WHERE', 'AND', 'OR', 'NOT', 'IN', 'IS', 'BY', 'SET', 'VALUES', 'THEN', 'ELSE', 'WHEN', 'CASE',
-  'BETWEEN', 'LIKE', 'RETURN', 'LIMIT', 'OFFSET', 'ON', 'HAVING', 'ANY', 'ALL', 'SOME', 'DEFAULT', 'AS',
+  'SELECT',
+  'WHERE',
+  'AND',
+  'OR',
+  'NOT',
+  'IN',
+  'IS',
+  'BY',
+  'SET',
+  'VALUES',
+  'THEN',
+  'ELSE',
+  'WHEN',
+  'CASE',
+  'BETWEEN',
+  'LIKE',
+  'RETURN',
+  'LIMIT',
+  'OFFSET',
+  'ON',
+  'HAVING',
+  'ANY',
+  'ALL',
+  'SOME',
+  'DEFAULT',
+  'AS',
 ]);
 
 /** Characters after which a `-` starts a negative number. */
@@ -271,6 +295,22 @@ function numberStart(sql: string, at: number, floor: number): number {
   return BEFORE_NEGATIVE.has(sql.slice(j, i + 1).toUpperCase()) ? sign : at;
 }
 
+/** How many literals `scrubSqlLiterals` hands back for error scrubbing. */
+const FOUND_LIMIT = 64;
+
+/** A literal's value as a server would quote it in an error: quotes, prefix and doubled quotes taken out. */
+function literalValue(text: string): string {
+  const open = text.search(/['"$]/);
+  if (open === -1) return text;
+  const quote = text[open]!;
+  if (quote === '$') {
+    const tag = text.slice(open, text.indexOf('$', open + 1) + 1);
+    return text.slice(open + tag.length, text.endsWith(tag) ? -tag.length : undefined);
+  }
+  const body = text.slice(open + 1, text.endsWith(quote) && text.length > open + 1 ? -1 : undefined);
+  return body.split(quote + quote).join(quote);
+}
+
 /** A one-letter string prefix: PostgreSQL `E'..'` (escapes), `B'..'`, `X'..'`, `N'..'`; MySQL `X`, `B`, `N`. */
 const STRING_PREFIX = /^[xXbBnNeE]$/;
 
@@ -293,7 +333,12 @@ const STRING_PREFIX = /^[xXbBnNeE]$/;
  * // 'SELECT * FROM t WHERE a = ? AND b IN (?, ?)'
  * ```
  */
-export function scrubSqlLiterals(sql: string, dialect: SqlDialect, limit: number = STATEMENT_LIMIT): string {
+export function scrubSqlLiterals(
+  sql: string,
+  dialect: SqlDialect,
+  limit: number = STATEMENT_LIMIT,
+  found?: string[],
+): string {
   const mysql = dialect.mysql;
   const end = sql.length;
   let out = '';
@@ -302,6 +347,7 @@ export function scrubSqlLiterals(sql: string, dialect: SqlDialect, limit: number
   let i = 0;
   const literal = (start: number, after: number) => {
     out += `${sql.slice(copyFrom, start)}?`;
+    if (found !== undefined && found.length < FOUND_LIMIT) found.push(literalValue(sql.slice(start, after)));
     copyFrom = after;
     i = after;
   };
@@ -385,11 +431,12 @@ export function sanitizeMysqlStatement(sql: string, limit: number = STATEMENT_LI
  * `?` (`scrubSqlLiterals`) unless `configure({ captureSqlLiterals: true })`;
  * truncated either way. `valuesInside`: the text has the query's parameter
  * values formatted in (mysql2's channel payload): those are scrubbed whatever
- * the setting.
+ * the setting. `found` collects the literals taken out (servers quote them in
+ * their error messages, which are scrubbed of them too).
  */
-export function sqlStatementTag(sql: string, dialect: SqlDialect, valuesInside = false): string {
+export function sqlStatementTag(sql: string, dialect: SqlDialect, valuesInside = false, found?: string[]): string {
   if (!valuesInside && getConfig().captureSqlLiterals) return truncate(sql);
-  return scrubSqlLiterals(sql, dialect);
+  return scrubSqlLiterals(sql, dialect, STATEMENT_LIMIT, found);
 }
 
 /** The index after a numeric literal at `at`: `12`, `1.5`, `.5`, `1e-7`, `0x1F`, `0b101`. */
@@ -415,4 +462,3 @@ function skipNumber(sql: string, at: number, end: number): number {
   while (i < end && isWordChar(sql.charCodeAt(i))) i++;
   return i;
 }
-

@@ -1,6 +1,8 @@
 import { createRequire } from 'node:module';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
+import type * as BullMQ from 'bullmq';
+import type * as Amqplib from 'amqplib';
 import { initGlobalTracer } from 'opentracing';
 import { installPatches, uninstallPatches } from '@otinst/core';
 import { instrumentIoredis } from '../../src/hooks/ioredis';
@@ -195,7 +197,7 @@ describe.skipIf(!redisUp)('redis clients: a fire-and-forget failing command stil
 describe.skipIf(!redisUp)('bullmq: a fire-and-forget failing add still reaches unhandledRejection', () => {
   it('reports the error once and errors the producer span', async () => {
     installPatches(['bullmq']);
-    const { Queue } = require('bullmq') as typeof import('bullmq');
+    const { Queue } = require('bullmq') as typeof BullMQ;
     const queue = new Queue(`otinst-hooks-unhandled-${suffix}`, { connection: { host: '127.0.0.1', port: 6379 } });
     try {
       let children: { operationName: string; tags: Record<string, unknown> }[] = [];
@@ -221,7 +223,7 @@ describe.skipIf(!rabbitUp)('amqplib: an async consumer that rejects still reache
     installPatches(['amqplib']);
     // consumer spans start outside any span: the global tracer makes them
     initGlobalTracer(t.tracer);
-    const amqp = require('amqplib') as typeof import('amqplib');
+    const amqp = require('amqplib') as typeof Amqplib;
     const connection = await amqp.connect('amqp://guest:guest@127.0.0.1:5672');
     const channel = await connection.createChannel();
     const queue = `otinst-hooks-unhandled-${suffix}`;
