@@ -108,7 +108,8 @@ export function beforeHttpRequest(
   if (safeInject(tracerOf(span, resolveTracer(hookSettings.tracer)), span, FORMAT_HTTP_HEADERS, carrier)) {
     let budget = INJECTED_BYTES_LIMIT;
     for (const name of Object.keys(carrier)) {
-      const value = carrier[name];
+      // a tracer may leave a getter that throws (issue 11): that header is skipped, the request goes on
+      const value = safeExecute('reading an injected header', () => carrier[name], undefined);
       if (
         typeof value === 'string' &&
         isSafeHeaderName(name) &&
