@@ -7,7 +7,8 @@ import type { ChannelContext } from './channels';
 import type { ClientHook } from './hook';
 import { traceCallbackCall, tracedCallback } from './lifecycle';
 import { versionInRange } from './load';
-import { bindCheckoutCallback, finishSqlSpan, ownerOf, SQL_END, startSqlSpan } from './sql-driver';
+import { bindCheckoutCallback, finishSqlSpan, ownerOf, SQL_END, startSqlSpan, wrapPoolStatement } from './sql-driver';
+import type { SqlStatement } from './sql-driver';
 import { MYSQL } from './sql-statement';
 import { wrapMethod } from './wrap';
 
@@ -224,12 +225,45 @@ export function patchMysql2Module(exports: unknown): void {
       if (owner !== undefined) wrapMethod(owner, name, wrapCommand);
     }
   }
+  patchPool(mysql2);
+}
+
+/**
+ * The pool, whatever the way in: `getConnection` runs its callback in the
+ * caller's context, and a `query` / `execute` whose checkout fails (the server
+ * is down) gets its error span there, since no connection ever runs it.
+ */
+function patchPool(mysql2: Mysql2Module): void {
   const poolProto = mysql2.Pool?.prototype;
-  const poolOwner =
-    poolProto === undefined
-      ? undefined
-      : (ownerOf(poolProto, 'getConnection') as Record<string, GetConnectionFn> | undefined);
-  if (poolOwner !== undefined) wrapMethod(poolOwner, 'getConnection', bindCheckoutCallback);
+  if (poolProto === undefined) return;
+  const checkoutOwner = ownerOf(poolProto, 'getConnection') as Record<string, GetConnectionFn> | undefined;
+  if (checkoutOwner !== undefined) wrapMethod(checkoutOwner, 'getConnection', bindCheckoutCallback);
+  for (const name of ['query', 'execute'] as const) {
+    const owner = ownerOf(poolProto, name) as Record<string, (...args: unknown[]) => unknown> | undefined;
+    if (owner !== undefined) wrapMethod(owner, name, wrapPoolStatement(describePoolStatement));
+  }
+}
+
+interface Mysql2Pool {
+  config?: { connectionConfig?: Mysql2Config };
+}
+
+/** `pool.query(sql | options, values?, callback?)`: the statement, with the pool's connection settings. */
+function describePoolStatement(pool: unknown, [sql, values]: unknown[]): SqlStatement | undefined {
+  if (sql === null || sql === undefined) return undefined;
+  const options = typeof sql === 'object' ? (sql as Mysql2Command) : undefined;
+  const config = (pool as Mysql2Pool).config?.connectionConfig ?? {};
+  const socket = typeof config.socketPath === 'string' && config.socketPath !== '' ? config.socketPath : undefined;
+  return {
+    component: 'mysql2',
+    dialect: MYSQL,
+    text: typeof sql === 'string' ? sql : typeof options?.sql === 'string' ? options.sql : undefined,
+    values: values !== undefined && typeof values !== 'function' ? values : options?.values,
+    database: config.database,
+    user: config.user,
+    host: socket ?? config.host ?? 'localhost',
+    port: socket === undefined ? (config.port ?? 3306) : undefined,
+  };
 }
 
 /** Whether this copy of mysql2 publishes tracing channels that this Node can subscribe to. */
@@ -247,8 +281,12 @@ export const hook: ClientHook = {
   module: 'mysql2',
   versions: ['3.0.0', '4.0.0'],
   patch(exports, version) {
-    if (publishesTracingChannels(version)) subscribeChannels();
-    else patchMysql2Module(exports);
+    if (publishesTracingChannels(version)) {
+      subscribeChannels();
+      patchPool(exports as Mysql2Module);
+    } else {
+      patchMysql2Module(exports);
+    }
   },
   unpatch() {
     unsubscribeChannels();

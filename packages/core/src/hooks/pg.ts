@@ -4,7 +4,8 @@ import { bind } from '../context';
 import { debug } from '../safe';
 import type { ClientHook } from './hook';
 import { traceCall, traceCallbackCall, tracedCallback } from './lifecycle';
-import { bindCheckoutCallback, finishSqlSpan, ownerOf, SQL_END, startSqlSpan } from './sql-driver';
+import { bindCheckoutCallback, finishSqlSpan, ownerOf, SQL_END, startSqlSpan, wrapPoolStatement } from './sql-driver';
+import type { SqlStatement } from './sql-driver';
 import { POSTGRES } from './sql-statement';
 import { wrapMethod } from './wrap';
 
@@ -211,8 +212,32 @@ export function patchPgModule(exports: unknown): void {
   const clientProto = pg.Client?.prototype as { query?: QueryFn } | undefined;
   if (clientProto !== undefined) wrapMethod(clientProto, 'query', wrapQuery);
   const poolProto = pg.Pool?.prototype;
-  const poolOwner = poolProto === undefined ? undefined : ownerOf(poolProto, 'connect');
-  if (poolOwner !== undefined) wrapMethod(poolOwner as { connect?: ConnectFn }, 'connect', bindCheckoutCallback);
+  if (poolProto === undefined) return;
+  const connectOwner = ownerOf(poolProto, 'connect') as { connect?: ConnectFn } | undefined;
+  if (connectOwner !== undefined) wrapMethod(connectOwner, 'connect', bindCheckoutCallback);
+  const queryOwner = ownerOf(poolProto, 'query') as { query?: (...args: unknown[]) => unknown } | undefined;
+  if (queryOwner !== undefined) wrapMethod(queryOwner, 'query', wrapPoolStatement(describePoolQuery));
+}
+
+interface PgPool {
+  options?: PgClient;
+}
+
+/** `pool.query(text | config, values?, callback?)`: the statement, with the pool's connection settings. */
+function describePoolQuery(pool: unknown, [config, values]: unknown[]): SqlStatement | undefined {
+  if (config === null || config === undefined || typeof config === 'function') return undefined;
+  const query = typeof config === 'string' ? { text: config } : (config as QueryConfig);
+  const options = (pool as PgPool).options ?? {};
+  return {
+    component: 'pg',
+    dialect: POSTGRES,
+    text: typeof query.text === 'string' ? query.text : undefined,
+    values: Array.isArray(values) ? values : query.values,
+    database: options.database,
+    user: options.user,
+    host: options.host ?? 'localhost',
+    port: options.port ?? 5432,
+  };
 }
 
 /** The `pg` client hook (node-postgres 8 with pg-pool). */

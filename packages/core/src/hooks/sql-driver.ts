@@ -1,8 +1,8 @@
 import type { Span } from 'opentracing';
 import { peerHostTag } from '../client/http';
-import { hookSettings, startClientSpan } from '../client/span';
+import { hookSettings, startClientSpan, wouldTrace } from '../client/span';
 import { bind } from '../context';
-import { debug } from '../safe';
+import { debug, safeExecute } from '../safe';
 import * as tags from '../tags';
 import { finishSpan } from './lifecycle';
 import type { CallEnd } from './lifecycle';
@@ -101,14 +101,58 @@ export function ownerOf(proto: object, name: string): object | undefined {
 }
 
 type CheckoutFn = (this: unknown, callback?: unknown) => unknown;
+type Callback = (this: unknown, error: unknown, ...results: unknown[]) => unknown;
+type PoolStatementFn = (this: unknown, ...args: unknown[]) => unknown;
+
+/**
+ * The statement of a pool's `query` / `execute` while it runs: the pool asks
+ * for a connection synchronously inside it, and when that checkout fails
+ * (the server is down) no connection ever runs the statement, so its span is
+ * made from here (issue 11: an outage must still show an error span).
+ */
+let pendingCheckout: SqlStatement | undefined;
+
+/**
+ * Wraps a pool's `query` / `execute`: `describe` tells which statement it
+ * runs, for `bindCheckoutCallback` to trace if the checkout fails.
+ */
+export function wrapPoolStatement(
+  describe: (pool: unknown, args: unknown[]) => SqlStatement | undefined,
+): (original: PoolStatementFn) => PoolStatementFn {
+  return (original) =>
+    function poolStatement(this: unknown, ...args: unknown[]) {
+      if (!wouldTrace()) return original.apply(this, args);
+      const outer = pendingCheckout;
+      pendingCheckout = safeExecute('describing a pool statement', () => describe(this, args));
+      try {
+        return original.apply(this, args);
+      } finally {
+        pendingCheckout = outer;
+      }
+    };
+}
 
 /**
  * Wraps a pool's checkout (`connect`, `getConnection`) so that a waiting
  * caller's callback, served from another request's `release()`, runs in its
- * caller's context (DataDog/dd-trace-js#3733).
+ * caller's context (DataDog/dd-trace-js#3733); and, for a pool statement
+ * whose checkout fails, records the statement's error span first.
  */
 export function bindCheckoutCallback(original: CheckoutFn): CheckoutFn {
   return function checkout(this: unknown, callback?: unknown) {
-    return original.call(this, typeof callback === 'function' ? bind(callback as () => unknown) : callback);
+    const statement = pendingCheckout;
+    pendingCheckout = undefined;
+    if (typeof callback !== 'function') return original.call(this, callback);
+    if (statement === undefined) return original.call(this, bind(callback as Callback));
+    return original.call(
+      this,
+      bind(function checkedOut(this: unknown, error: unknown, ...results: unknown[]) {
+        if (error !== undefined && error !== null) {
+          const span = startSqlSpan(statement);
+          if (span !== null) finishSqlSpan(span, error);
+        }
+        return (callback as Callback).call(this, error, ...results);
+      }),
+    );
   };
 }

@@ -287,11 +287,13 @@ describe.skipIf(!up)('mysql2 hook, mysql2 3.24 (tracing channels)', () => {
       expect(result.viaConnection.error?.code).toBe('ECONNREFUSED');
       expect(result.viaPool.error?.code).toBe('ECONNREFUSED');
       expect((result.viaPromise as { code?: string }).code).toBe('ECONNREFUSED');
-      // the query on the refused connection was issued (and failed); the pool's never got a connection
+      // the query on the refused connection, and the pool's whose checkout failed (issue 11: an outage gets
+      // an error span); the log holds a snapshot of the caller's error (see sql-errors.ts)
       expect(children.map((span) => [span.operationName, span.tags['peer.port'], span.tags['error']])).toEqual([
         ['mysql2:SELECT', 1, true],
+        ['mysql2:SELECT', 1, true],
       ]);
-      expect(children[0]!.logs[0]!['error.object']).toBe(result.viaConnection.error);
+      expect((children[0]!.logs[0]!['error.object'] as Error).message).toBe(result.viaConnection.error?.message);
     });
   });
 
