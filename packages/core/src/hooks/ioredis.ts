@@ -1,7 +1,7 @@
 import type { Span } from 'opentracing';
 import { currentParent, startClientSpan, wouldTrace } from '../client/span';
 import { isTracingSuppressed, runSuppressed, runWithSpan } from '../context';
-import { debug } from '../safe';
+import { debug, safeExecute } from '../safe';
 import { DB_STATEMENT } from '../tags';
 import { recordErrorOnSpan } from '../tracer';
 import { subscribeSpans } from './channels';
@@ -42,6 +42,8 @@ const kCaller = Symbol('otinst.ioredis.caller');
 const kBatchTraced = Symbol('otinst.ioredis.batchTraced');
 
 const kQueuedSpan = Symbol('otinst.ioredis.queuedSpan');
+/** A followed queued command was written, and its span is the channel's (or finished). */
+const WRITTEN = Symbol('otinst.ioredis.written');
 
 const SUPPRESSED = Symbol('otinst.ioredis.suppressed');
 /** A command that has had its span (patched copies): a resend after a reconnect makes no second one. */
@@ -65,12 +67,13 @@ interface IoredisCommand {
   /** The caller's callback: ioredis then handles `promise` itself. */
   callback?: unknown;
   [kCaller]?: Caller;
-  /** A queued command whose caller got a promise from the hook: its span, once written. */
-  [kQueuedSpan]?: Span | null;
+  /** A queued command whose caller got a promise from the hook: null until written, then its span (or WRITTEN). */
+  [kQueuedSpan]?: Span | null | typeof WRITTEN;
 }
 
 interface IoredisClient {
   status?: string;
+  offlineQueue?: { peekBack?(): { command?: unknown } | undefined };
   options?: { host?: string; port?: number; path?: string; db?: number };
   condition?: { select?: number } | null;
 }
@@ -154,7 +157,11 @@ function sendTraced(
   node: unknown,
   direct: boolean,
 ): unknown {
-  if (channels || !wouldTrace()) return original.call(client, command, stream, node);
+  if (channels || !wouldTrace()) {
+    // the channel makes its span once written: a follower of the queued command has nothing to add
+    if (command[kQueuedSpan] === null) command[kQueuedSpan] = WRITTEN;
+    return original.call(client, command, stream, node);
+  }
   const span = startCommandSpan(client, command);
   if (span === null) return original.call(client, command, stream, node);
   command[kCaller] = TRACED;
@@ -171,31 +178,49 @@ function sendTraced(
   return result;
 }
 
-function endQueued(command: IoredisCommand, error: unknown): void {
-  const span = command[kQueuedSpan];
-  command[kQueuedSpan] = undefined;
-  if (span !== null && span !== undefined) finishSpan(span, error);
+/**
+ * A queued command settled: its span (made when it was written) finishes; a
+ * command that failed before it was ever written (the connection never came
+ * back: MaxRetriesPerRequestError, a closed client) gets its error span now,
+ * in its caller's context (issue 11: an outage must still show a span).
+ */
+function endQueued(command: IoredisCommand, client: IoredisClient, caller: Span, error: unknown): void {
+  const state = command[kQueuedSpan];
+  command[kQueuedSpan] = WRITTEN;
+  if (state === WRITTEN) return;
+  if (state !== null && state !== undefined) {
+    finishSpan(state, error);
+    return;
+  }
+  if (error === undefined || error === null || !active) return;
+  const span = runWithSpan(caller, () => startCommandSpan(client, command));
+  if (span !== null) finishSpan(span, error);
 }
 
 /**
  * A command queued until the connection is ready, in a traced context, whose
  * caller takes the returned promise: the caller gets a promise derived from
- * the command's (see `settleWith`), which finishes the span made when the
- * command is written.
+ * the command's (see `settleWith`), which finishes the command's span.
  */
-function followQueued(command: IoredisCommand, result: unknown): unknown {
+function followQueued(command: IoredisCommand, client: IoredisClient, caller: Span, result: unknown): unknown {
   if (result !== command.promise || command.callback !== undefined) return result;
   command[kQueuedSpan] = null;
   return command.promise.then(
     (value) => {
-      endQueued(command, undefined);
+      endQueued(command, client, caller, undefined);
       return value;
     },
     (error: unknown) => {
-      endQueued(command, error);
+      endQueued(command, client, caller, error);
       throw error;
     },
   );
+}
+
+/** Whether ioredis queued `command` (a handshake command it sends for itself while connecting is written at once). */
+function inOfflineQueue(client: IoredisClient, command: IoredisCommand): boolean {
+  const last = safeExecute('reading the ioredis offline queue', () => client.offlineQueue?.peekBack?.());
+  return last?.command === command;
 }
 
 function captureCaller(): Caller {
@@ -224,7 +249,8 @@ function makeSendCommand(original: AnyFunction, channels: boolean): AnyFunction 
       const caller = captureCaller();
       cmd[kCaller] = caller;
       const result = sendQuietly(original, this, command, stream, node);
-      return channels || caller === null || typeof caller === 'symbol' ? result : followQueued(cmd, result);
+      if (caller === null || typeof caller === 'symbol' || !inOfflineQueue(client, cmd)) return result;
+      return followQueued(cmd, client, caller, result);
     }
     return sendTraced(channels, original, client, cmd, stream, node, true);
   };
