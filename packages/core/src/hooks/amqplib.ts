@@ -3,7 +3,7 @@ import type { Span } from 'opentracing';
 import { hookSettings, startClientSpan, wouldTrace } from '../client/span';
 import { peerHostTag } from '../client/http';
 import { runWithSpan } from '../context';
-import { debug } from '../safe';
+import { debug, safeExecute } from '../safe';
 import * as tags from '../tags';
 import { childOptions, resolveTracer, safeExtract, safeInject, safeSetTags, safeStartSpan, tracerOf } from '../tracer';
 import type { ClientHook } from './hook';
@@ -20,10 +20,13 @@ import { wrapMethod } from './wrap';
  *   `publish` alone sees every message once). The span context goes into the
  *   message's `headers` with `FORMAT_TEXT_MAP`, in a copy of the caller's
  *   options: the caller's object is never changed.
- * - Consumer: `Channel.prototype.consume` wraps the message callback. Each
- *   message gets a span `amqp:consume <queue>`, a child of the context
- *   extracted from its headers, active (`runWithSpan`) while the callback runs
- *   and finished when it returns or its promise settles.
+ * - Consumer: every delivery passes `BaseChannel.prototype.dispatchMessage`,
+ *   also to consumers registered before the hooks were installed. Each message
+ *   gets a span `amqp:consume <queue>`, a child of the context extracted from
+ *   its headers, active (`runWithSpan`) while the consumer runs and finished
+ *   when it returns or its promise settles. `consume` only remembers the
+ *   queue's name for it (a consumer registered earlier is named from the
+ *   delivery: its routing key on the default exchange, else the exchange).
  *
  * A consumer span is made even with no incoming context (then it starts a new
  * trace), and whatever the async context at delivery: a delivery is an entry
@@ -99,27 +102,61 @@ function startConsumerSpan(channel: unknown, queue: string, message: AmqpMessage
   return span;
 }
 
-function consumeTraced(channel: unknown, queue: string, callback: AnyFunction, self: unknown, message: unknown) {
-  const span = startConsumerSpan(channel, queue, message as AmqpMessage);
-  if (span === null) return callback.call(self, message);
-  // a promise: the message is handled when it settles; amqplib ignores the result, so a rejection
-  // the consumer leaves unhandled still reaches `unhandledRejection` (lifecycle.ts)
-  return traceCall(span, () => runWithSpan(span, () => callback.call(self, message)));
+/** On a consumer callback registered while installed: the queue it consumes, which names its spans. */
+const kQueue = Symbol('otinst.amqplib.queue');
+
+type Consumer = AnyFunction & { [kQueue]?: string };
+
+interface DeliveryFields {
+  consumerTag?: unknown;
+  exchange?: unknown;
+  routingKey?: unknown;
 }
 
-/** The consumer callback with a span per message: one wrapper per consume() call, not per message. */
-function traceConsumer(channel: unknown, queue: string, consumer: AnyFunction): AnyFunction {
-  return function tracedConsumer(this: unknown, message: unknown) {
+interface DispatchingChannel {
+  consumers?: { get?(tag: unknown): unknown };
+}
+
+/**
+ * The queue a delivery came from: remembered at `consume` when that ran while
+ * installed; else (a consumer registered before the hooks were installed)
+ * read from the delivery, where the default exchange routes by queue name.
+ */
+function queueOf(channel: DispatchingChannel, fields: DeliveryFields | undefined): string {
+  const consumer = safeExecute('reading amqplib consumers', () => channel.consumers?.get?.(fields?.consumerTag));
+  const remembered = (consumer as Consumer | undefined)?.[kQueue];
+  if (remembered !== undefined) return remembered;
+  const exchange = fields?.exchange;
+  return String(exchange === '' || exchange === undefined || exchange === null ? fields?.routingKey : exchange);
+}
+
+/**
+ * `BaseChannel.prototype.dispatchMessage`: every delivery to every consumer
+ * passes here, also to consumers registered before the hooks were installed
+ * (issue 14). Each gets a span, active while the consumer runs and finished
+ * when it returns or its promise settles.
+ */
+function makeDispatch(original: AnyFunction): AnyFunction {
+  return function dispatchMessage(this: unknown, fields: unknown, message: unknown) {
     // null: the broker cancelled the consumer
-    if (!active || message === null || typeof message !== 'object') return consumer.call(this, message);
-    return consumeTraced(channel, queue, consumer, this, message);
+    if (!active || message === null || typeof message !== 'object') return original.call(this, fields, message);
+    const queue = queueOf(this as DispatchingChannel, fields as DeliveryFields | undefined);
+    const span = startConsumerSpan(this, queue, message as AmqpMessage);
+    if (span === null) return original.call(this, fields, message);
+    // amqplib ignores the result, so a rejection the consumer leaves unhandled still reaches
+    // `unhandledRejection` (lifecycle.ts)
+    return traceCall(span, () => runWithSpan(span, () => original.call(this, fields, message)));
   };
 }
 
 function makeConsume(original: AnyFunction): AnyFunction {
   return function consume(this: unknown, queue: unknown, callback: unknown, options: unknown, done: unknown) {
     if (!active || typeof callback !== 'function') return original.call(this, queue, callback, options, done);
-    const consumer = traceConsumer(this, String(queue), callback as AnyFunction);
+    // a pass-through that carries the queue's name for `dispatchMessage`, which makes the spans
+    const consumer: Consumer = function consumer(this: unknown, message: unknown) {
+      return (callback as AnyFunction).call(this, message);
+    };
+    consumer[kQueue] = String(queue);
     return original.call(this, queue, consumer, options, done);
   };
 }
@@ -135,6 +172,14 @@ function patchModel(model: ChannelModelModule | undefined): boolean {
   if (typeof proto?.['publish'] !== 'function' || typeof proto['consume'] !== 'function') return false;
   wrapMethod(proto, 'publish', (original) => makePublish(original as AnyFunction));
   wrapMethod(proto, 'consume', (original) => makeConsume(original as AnyFunction));
+  return true;
+}
+
+/** The delivery path shared by both channel models (`lib/channel.js` `BaseChannel`). */
+function patchDispatch(channel: ChannelModelModule & { BaseChannel?: ChannelModelModule['Channel'] }): boolean {
+  const proto = channel.BaseChannel?.prototype;
+  if (typeof proto?.['dispatchMessage'] !== 'function') return false;
+  wrapMethod(proto, 'dispatchMessage', (original) => makeDispatch(original as AnyFunction));
   return true;
 }
 
@@ -161,6 +206,13 @@ export function instrumentAmqplib(exports: unknown): number {
     } catch (error) {
       debug(`amqplib: loading ${file} failed`, error);
     }
+  }
+  try {
+    if (!patchDispatch(requireBeside(exports, './lib/channel') as ChannelModelModule)) {
+      debug('amqplib: no BaseChannel.prototype.dispatchMessage: deliveries are not traced');
+    }
+  } catch (error) {
+    debug('amqplib: loading ./lib/channel failed', error);
   }
   return patched;
 }
