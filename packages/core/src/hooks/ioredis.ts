@@ -1,15 +1,15 @@
 import type { Span } from 'opentracing';
-import { currentParent, startClientSpan, wouldTrace } from '../client/span';
+import { currentParent, wouldTrace } from '../client/span';
 import { isTracingSuppressed, runSuppressed, runWithSpan } from '../context';
 import { debug, safeExecute } from '../safe';
-import { DB_STATEMENT } from '../tags';
 import { recordErrorOnSpan } from '../tracer';
 import { subscribeSpans } from './channels';
 import type { ChannelContext } from './channels';
 import type { ClientHook } from './hook';
 import { finishSpan, observeSettled, settleWith, traceCall, traceCallbackCall } from './lifecycle';
 import type { CallEnd } from './lifecycle';
-import { BATCH_SIZE, redisStatement, redisTags } from './redis-common';
+import { peerFromChannel, startRedisBatchSpan, startRedisCommandSpan } from './redis-common';
+import type { RedisPeer } from './redis-common';
 import { wrapMethod } from './wrap';
 
 /**
@@ -90,36 +90,33 @@ type AnyFunction = (this: unknown, ...args: unknown[]) => unknown;
 // ---------------------------------------------------------------------------
 // Spans
 
-function clientTags(client: IoredisClient | undefined): Record<string, unknown> {
+function clientPeer(client: IoredisClient | undefined): RedisPeer {
   const options = client?.options;
   const database = client?.condition?.select ?? options?.db ?? 0;
-  if (typeof options?.path === 'string') return redisTags(COMPONENT, database, options.path, undefined);
-  return redisTags(COMPONENT, database, options?.host ?? 'localhost', options?.port ?? 6379);
+  if (typeof options?.path === 'string') return { database, address: options.path, port: undefined };
+  return { database, address: options?.host ?? 'localhost', port: options?.port ?? 6379 };
+}
+
+/** One command, from the client (patched copies) or from the channel payload: the same span. */
+function startIoredisSpan(peer: RedisPeer, name: unknown, args: unknown): Span | null {
+  const command = String(name).toUpperCase();
+  const list = Array.isArray(args) ? (args as unknown[]) : [];
+  return startRedisCommandSpan(COMPONENT, peer, command, list[0], Math.max(list.length - 1, 0));
 }
 
 function startCommandSpan(client: IoredisClient, command: IoredisCommand): Span | null {
-  const name = String(command.name).toUpperCase();
-  const args = Array.isArray(command.args) ? command.args : [];
-  const spanTags = clientTags(client);
-  spanTags[DB_STATEMENT] = redisStatement(name, args[0], Math.max(args.length - 1, 0));
-  return startClientSpan(`ioredis:${name}`, spanTags);
+  return startIoredisSpan(clientPeer(client), command.name, command.args);
 }
 
 function startCommandFromChannel(context: ChannelContext): Span | null {
   if (quiet > 0 || !active || !wouldTrace()) return null;
-  const name = String(context['command']).toUpperCase();
   // ioredis sanitizes `args` itself (values become '?'); the command name is not in it
-  const args = Array.isArray(context['args']) ? (context['args'] as unknown[]) : [];
-  const spanTags = redisTags(COMPONENT, context['database'], context['serverAddress'] as string, context['serverPort']);
-  spanTags[DB_STATEMENT] = redisStatement(name, args[0], Math.max(args.length - 1, 0));
-  return startClientSpan(`ioredis:${name}`, spanTags);
+  return startIoredisSpan(peerFromChannel(context), context['command'], context['args']);
 }
 
 function startBatchFromChannel(context: ChannelContext): Span | null {
   if (!active || !wouldTrace()) return null;
-  const spanTags = redisTags(COMPONENT, context['database'], context['serverAddress'] as string, context['serverPort']);
-  spanTags[BATCH_SIZE] = context['batchSize'];
-  return startClientSpan('ioredis:MULTI', spanTags);
+  return startRedisBatchSpan(COMPONENT, peerFromChannel(context), true, context['batchSize']);
 }
 
 function subscribeChannels(): void {
@@ -280,10 +277,13 @@ function makeExec(original: AnyFunction, channels: boolean): AnyFunction {
     const queued = Array.isArray(pipeline._queue) ? pipeline._queue.length : 0;
     if (queued === 0 || !wouldTrace()) return original.apply(this, args);
     pipeline[kBatchTraced] = true;
-    const spanTags = clientTags(pipeline.redis);
     // a MULTI's queue holds its MULTI and EXEC commands too
-    spanTags[BATCH_SIZE] = multi ? Math.max(queued - 2, 0) : queued;
-    const span = startClientSpan(multi ? 'ioredis:MULTI' : 'ioredis:PIPELINE', spanTags);
+    const span = startRedisBatchSpan(
+      COMPONENT,
+      clientPeer(pipeline.redis),
+      multi,
+      multi ? Math.max(queued - 2, 0) : queued,
+    );
     if (span === null) return original.apply(this, args);
     // exec(callback): ioredis handles the promise itself; a MULTI's inner exec is ioredis's own
     if (multi || typeof args[args.length - 1] === 'function') {

@@ -1,12 +1,14 @@
 import Module, { createRequire } from 'node:module';
 import { peerHostTag } from '../client/http';
+import type { Span } from 'opentracing';
+import { startClientSpan } from '../client/span';
 import * as tags from '../tags';
 
 /**
- * What the `redis` and `ioredis` hooks share: the `db.statement` rule, the
- * tags of a Redis span, and the span lifecycle on a library's own
- * `TracingChannel`; and, with the `amqplib` hook too, finishing a span when a
- * promise settles and reaching a library's private files (`requireBeside`).
+ * The Redis rules the `redis` and `ioredis` hooks share: the `db.statement`
+ * rule and the one span builder that both the channel path and the patched
+ * path feed. (`requireBeside`, used by amqplib too, belongs in load.ts, which
+ * another engineer owns: it stays here until moved.)
  */
 
 /** Tag for the number of commands in a MULTI or a pipeline. */
@@ -44,25 +46,62 @@ export function redisStatement(command: string, first: unknown, rest: number): s
   return statement;
 }
 
-/** The tags every Redis span carries. `address` is a host name, an IP address or a Unix socket path. */
-export function redisTags(
-  component: string,
-  database: unknown,
-  address: string | undefined,
-  port: unknown,
-): Record<string, unknown> {
+/** Where a Redis command goes: read from the client (patched copies) or from a channel payload. */
+export interface RedisPeer {
+  database: unknown;
+  /** A host name, an IP address or a Unix socket path. */
+  address: string | undefined;
+  port: unknown;
+}
+
+/** The peer of a `TracingChannel` payload (node-redis and ioredis publish the same field names). */
+export function peerFromChannel(context: Record<string, unknown>): RedisPeer {
+  const address = context['serverAddress'];
+  return {
+    database: context['database'],
+    address: typeof address === 'string' ? address : undefined,
+    port: context['serverPort'],
+  };
+}
+
+/** The tags every Redis span carries. */
+function redisTags(component: string, peer: RedisPeer): Record<string, unknown> {
   const spanTags: Record<string, unknown> = {
     [tags.SPAN_KIND]: tags.KIND_CLIENT,
     [tags.COMPONENT]: component,
     [tags.DB_TYPE]: 'redis',
-    [tags.DB_INSTANCE]: String(database ?? 0),
+    [tags.DB_INSTANCE]: String(peer.database ?? 0),
   };
+  const { address, port } = peer;
   if (typeof address === 'string' && address !== '') {
     // a Unix socket has no host: OpenTracing's peer.address takes any address form
     spanTags[address.startsWith('/') ? 'peer.address' : peerHostTag(address)] = address;
     if (typeof port === 'number' || typeof port === 'string') spanTags[tags.PEER_PORT] = Number(port);
   }
   return spanTags;
+}
+
+/**
+ * The one span builder for a Redis command, whichever way the hook saw it:
+ * `<component>:<COMMAND>`, `db.statement` by `redisStatement`.
+ */
+export function startRedisCommandSpan(
+  component: string,
+  peer: RedisPeer,
+  command: string,
+  first: unknown,
+  rest: number,
+): Span | null {
+  const spanTags = redisTags(component, peer);
+  spanTags[tags.DB_STATEMENT] = redisStatement(command, first, rest);
+  return startClientSpan(`${component}:${command}`, spanTags);
+}
+
+/** The one span builder for a MULTI or a pipeline: `<component>:MULTI` / `<component>:PIPELINE`. */
+export function startRedisBatchSpan(component: string, peer: RedisPeer, multi: boolean, size: unknown): Span | null {
+  const spanTags = redisTags(component, peer);
+  spanTags[BATCH_SIZE] = size;
+  return startClientSpan(`${component}:${multi ? 'MULTI' : 'PIPELINE'}`, spanTags);
 }
 
 type ModuleCache = Record<string, { exports: unknown; filename: string } | undefined>;

@@ -1,13 +1,13 @@
 import type { Span } from 'opentracing';
-import { startClientSpan, wouldTrace } from '../client/span';
+import { wouldTrace } from '../client/span';
 import { bind } from '../context';
 import { debug, safeExecute } from '../safe';
-import { DB_STATEMENT } from '../tags';
 import { subscribeSpans } from './channels';
 import type { ChannelContext } from './channels';
 import type { ClientHook } from './hook';
 import { traceCall } from './lifecycle';
-import { BATCH_SIZE, redisStatement, redisTags, requireBeside } from './redis-common';
+import { peerFromChannel, requireBeside, startRedisBatchSpan, startRedisCommandSpan } from './redis-common';
+import type { RedisPeer } from './redis-common';
 import { wrapMethod } from './wrap';
 
 /**
@@ -64,19 +64,16 @@ type Prototype = Record<string, AnyFunction>;
 function startCommandFromChannel(context: ChannelContext): Span | null {
   // pipeline members are published too (with batchMode): the PIPELINE span stands for them
   if (context['batchMode'] !== undefined || !wouldTrace()) return null;
-  const command = String(context['command']);
   // node-redis sanitizes `args` itself (values become '?'); args[0] is the command
   const args = Array.isArray(context['args']) ? (context['args'] as unknown[]) : [];
-  const spanTags = redisTags(COMPONENT, context['database'], context['serverAddress'] as string, context['serverPort']);
-  spanTags[DB_STATEMENT] = redisStatement(command, args[1], Math.max(args.length - 2, 0));
-  return startClientSpan(`redis:${command}`, spanTags);
+  const peer = peerFromChannel(context);
+  return startRedisCommandSpan(COMPONENT, peer, String(context['command']), args[1], Math.max(args.length - 2, 0));
 }
 
 function startBatchFromChannel(context: ChannelContext): Span | null {
   if (!wouldTrace()) return null;
-  const spanTags = redisTags(COMPONENT, context['database'], context['serverAddress'] as string, context['serverPort']);
-  spanTags[BATCH_SIZE] = context['batchSize'];
-  return startClientSpan(context['batchMode'] === 'PIPELINE' ? 'redis:PIPELINE' : 'redis:MULTI', spanTags);
+  const multi = context['batchMode'] !== 'PIPELINE';
+  return startRedisBatchSpan(COMPONENT, peerFromChannel(context), multi, context['batchSize']);
 }
 
 function subscribeChannels(): void {
@@ -90,19 +87,17 @@ function subscribeChannels(): void {
 // ---------------------------------------------------------------------------
 // Patched copies
 
-function clientTags(client: unknown): Record<string, unknown> {
+function clientPeer(client: unknown): RedisPeer {
   const self = (client as NodeRedisClient)._self ?? (client as NodeRedisClient);
   const options = self.options;
   const socket = options?.socket;
   const database = self[kDatabase] ?? options?.database ?? 0;
-  if (socket?.path !== undefined) return redisTags(COMPONENT, database, socket.path, undefined);
-  return redisTags(COMPONENT, database, socket?.host ?? 'localhost', socket?.port ?? 6379);
+  if (socket?.path !== undefined) return { database, address: socket.path, port: undefined };
+  return { database, address: socket?.host ?? 'localhost', port: socket?.port ?? 6379 };
 }
 
 function startCommandSpan(client: unknown, command: string, first: unknown, rest: number): Span | null {
-  const spanTags = clientTags(client);
-  spanTags[DB_STATEMENT] = redisStatement(command, first, rest);
-  return startClientSpan(`redis:${command}`, spanTags);
+  return startRedisCommandSpan(COMPONENT, clientPeer(client), command, first, rest);
 }
 
 /** A span for a command given as Redis sees it: `['SET', key, value]`. */
@@ -111,9 +106,7 @@ function startArgsSpan(client: unknown, redisArgs: readonly unknown[]): Span | n
 }
 
 function startBatchSpan(client: unknown, multi: boolean, size: number): Span | null {
-  const spanTags = clientTags(client);
-  spanTags[BATCH_SIZE] = size;
-  return startClientSpan(multi ? 'redis:MULTI' : 'redis:PIPELINE', spanTags);
+  return startRedisBatchSpan(COMPONENT, clientPeer(client), multi, size);
 }
 
 /** `wrapMethod` with the loose method type that these untyped library internals need. */
