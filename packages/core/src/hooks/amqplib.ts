@@ -1,7 +1,6 @@
 import { FORMAT_TEXT_MAP } from 'opentracing';
 import type { Span } from 'opentracing';
 import { hookSettings, startClientSpan, wouldTrace } from '../client/span';
-import { peerHostTag } from '../client/http';
 import { runWithSpan } from '../context';
 import { debug, safeExecute } from '../safe';
 import * as tags from '../tags';
@@ -67,7 +66,7 @@ function messagingTags(channel: unknown, kind: string, destination: string): Rec
   const socket = (channel as AmqpChannel | null)?.connection?.stream;
   const address = socket?.remoteAddress;
   if (typeof address === 'string') {
-    spanTags[peerHostTag(address)] = address;
+    spanTags[tags.peerHostTag(address)] = address;
     if (typeof socket?.remotePort === 'number') spanTags[tags.PEER_PORT] = socket.remotePort;
   }
   return spanTags;

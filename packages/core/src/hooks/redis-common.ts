@@ -1,5 +1,4 @@
 import Module, { createRequire } from 'node:module';
-import { peerHostTag } from '../client/http';
 import type { Span } from 'opentracing';
 import { startClientSpan } from '../client/span';
 import * as tags from '../tags';
@@ -75,7 +74,7 @@ function redisTags(component: string, peer: RedisPeer): Record<string, unknown> 
   const { address, port } = peer;
   if (typeof address === 'string' && address !== '') {
     // a Unix socket has no host: OpenTracing's peer.address takes any address form
-    spanTags[address.startsWith('/') ? 'peer.address' : peerHostTag(address)] = address;
+    spanTags[address.startsWith('/') ? 'peer.address' : tags.peerHostTag(address)] = address;
     if (typeof port === 'number' || typeof port === 'string') spanTags[tags.PEER_PORT] = Number(port);
   }
   return spanTags;

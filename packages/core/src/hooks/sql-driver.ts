@@ -1,5 +1,4 @@
 import type { Span } from 'opentracing';
-import { peerHostTag } from '../client/http';
 import { hookSettings, startClientSpan, wouldTrace } from '../client/span';
 import { bind } from '../context';
 import { debug, safeExecute } from '../safe';
@@ -45,7 +44,7 @@ export interface SqlStatement {
 
 /** Tags `peer.ipv4` / `peer.ipv6` / `peer.hostname` and `peer.port` when known. */
 export function tagPeer(spanTags: Record<string, unknown>, host: unknown, port: unknown): void {
-  if (typeof host === 'string' && host !== '') spanTags[peerHostTag(host)] = host;
+  if (typeof host === 'string' && host !== '') spanTags[tags.peerHostTag(host)] = host;
   const portNumber = Number(port);
   if (port !== undefined && port !== null && Number.isInteger(portNumber) && portNumber > 0) {
     spanTags[tags.PEER_PORT] = portNumber;
