@@ -22,6 +22,12 @@ export interface CallEnd {
   error?: ((span: Span, error: unknown) => void) | undefined;
   /** Reads a successful result before the span finishes (a job id, a MULTI's failed EXEC). */
   result?: ((span: Span, value: unknown) => void) | undefined;
+  /**
+   * Follow native promises only; any other result (a thenable too) finishes
+   * the span at once. For user functions (`traceFunction`): their thenables are
+   * often lazy (knex builders), and calling `then` would run them.
+   */
+  nativePromisesOnly?: boolean | undefined;
 }
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
@@ -62,12 +68,13 @@ function finishWithValue(span: Span, value: unknown, end: CallEnd | undefined): 
  * as it is, the span finished now.
  */
 export function settleWith<R>(span: Span, result: R, end?: CallEnd): R {
-  if (!isThenable(result)) {
+  const follow = end?.nativePromisesOnly === true ? result instanceof Promise : isThenable(result);
+  if (!follow) {
     finishWithValue(span, result, end);
     return result;
   }
   try {
-    const derived = result.then(
+    const derived = (result as PromiseLike<unknown>).then(
       (value) => {
         finishWithValue(span, value, end);
         return value;
