@@ -129,11 +129,11 @@ function unsubscribeChannels(): void {
 // ---------------------------------------------------------------------------
 // older mysql2 3.x: patched prototypes
 
-function startCommandSpan(connection: Mysql2Connection, sql: unknown, values: unknown): Span | null {
+/** One statement as `startSqlSpan` takes it: `query(sql | options, values?)` with the connection `config`. */
+function mysqlStatement(config: Mysql2Config, sql: unknown, values: unknown): SqlStatement {
   const options = typeof sql === 'object' && sql !== null ? (sql as Mysql2Command) : undefined;
-  const config = connection.config ?? {};
   const socket = typeof config.socketPath === 'string' && config.socketPath !== '' ? config.socketPath : undefined;
-  return startSqlSpan({
+  return {
     component: 'mysql2',
     dialect: MYSQL,
     text: typeof sql === 'string' ? sql : typeof options?.sql === 'string' ? options.sql : undefined,
@@ -143,7 +143,11 @@ function startCommandSpan(connection: Mysql2Connection, sql: unknown, values: un
     // a Unix socket path is the peer's address
     host: socket ?? config.host ?? 'localhost',
     port: socket === undefined ? (config.port ?? 3306) : undefined,
-  });
+  };
+}
+
+function startCommandSpan(connection: Mysql2Connection, sql: unknown, values: unknown): Span | null {
+  return startSqlSpan(mysqlStatement(connection.config ?? {}, sql, values));
 }
 
 // Event-emitter form (no callback): shared listeners, the span on the command under a symbol.
@@ -251,19 +255,7 @@ interface Mysql2Pool {
 /** `pool.query(sql | options, values?, callback?)`: the statement, with the pool's connection settings. */
 function describePoolStatement(pool: unknown, [sql, values]: unknown[]): SqlStatement | undefined {
   if (sql === null || sql === undefined) return undefined;
-  const options = typeof sql === 'object' ? (sql as Mysql2Command) : undefined;
-  const config = (pool as Mysql2Pool).config?.connectionConfig ?? {};
-  const socket = typeof config.socketPath === 'string' && config.socketPath !== '' ? config.socketPath : undefined;
-  return {
-    component: 'mysql2',
-    dialect: MYSQL,
-    text: typeof sql === 'string' ? sql : typeof options?.sql === 'string' ? options.sql : undefined,
-    values: values !== undefined && typeof values !== 'function' ? values : options?.values,
-    database: config.database,
-    user: config.user,
-    host: socket ?? config.host ?? 'localhost',
-    port: socket === undefined ? (config.port ?? 3306) : undefined,
-  };
+  return mysqlStatement((pool as Mysql2Pool).config?.connectionConfig ?? {}, sql, values);
 }
 
 /** Whether this copy of mysql2 publishes tracing channels that this Node can subscribe to. */

@@ -76,19 +76,24 @@ function isSubmittable(config: unknown): config is Submittable {
   return typeof config === 'object' && config !== null && typeof (config as QueryConfig).submit === 'function';
 }
 
-/** Builds the span for one query; null when the tracer or our own code fails (the query goes on untraced). */
-function startQuerySpan(client: PgClient, config: unknown, values: unknown): Span | null {
+/** One query as `startSqlSpan` takes it: `query(text | config, values?)` on a client or pool with `settings`. */
+function pgStatement(settings: PgClient, config: unknown, values: unknown): SqlStatement {
   const query = typeof config === 'string' ? { text: config } : (config as QueryConfig);
-  return startSqlSpan({
+  return {
     component: 'pg',
     dialect: POSTGRES,
     text: typeof query.text === 'string' ? query.text : undefined,
     values: Array.isArray(values) ? values : query.values,
-    database: client.database,
-    user: client.user,
-    host: client.host,
-    port: client.port,
-  });
+    database: settings.database,
+    user: settings.user,
+    host: settings.host ?? 'localhost',
+    port: settings.port ?? 5432,
+  };
+}
+
+/** Builds the span for one query; null when the tracer or our own code fails (the query goes on untraced). */
+function startQuerySpan(client: PgClient, config: unknown, values: unknown): Span | null {
+  return startSqlSpan(pgStatement(client, config, values));
 }
 
 // Shared handlers shadowed onto a traced Submittable (state under kSubmitted), so
@@ -226,18 +231,7 @@ interface PgPool {
 /** `pool.query(text | config, values?, callback?)`: the statement, with the pool's connection settings. */
 function describePoolQuery(pool: unknown, [config, values]: unknown[]): SqlStatement | undefined {
   if (config === null || config === undefined || typeof config === 'function') return undefined;
-  const query = typeof config === 'string' ? { text: config } : (config as QueryConfig);
-  const options = (pool as PgPool).options ?? {};
-  return {
-    component: 'pg',
-    dialect: POSTGRES,
-    text: typeof query.text === 'string' ? query.text : undefined,
-    values: Array.isArray(values) ? values : query.values,
-    database: options.database,
-    user: options.user,
-    host: options.host ?? 'localhost',
-    port: options.port ?? 5432,
-  };
+  return pgStatement((pool as PgPool).options ?? {}, config, values);
 }
 
 /** The `pg` client hook (node-postgres 8 with pg-pool). */

@@ -7,7 +7,8 @@ import { hook, publishesTracingChannels } from '../../src/hooks/mysql2';
 import { isWrapped } from '../../src/hooks/wrap';
 import { serviceAvailable } from '../../../../test/support/services';
 import { jaegerTracer, otelTracer, recorderTracer } from '../../../../test/support/tracers';
-import type { FinishedSpan, TracerUnderTest } from '../../../../test/support/tracers';
+import type { FinishedSpan } from '../../../../test/support/tracers';
+import { underParent } from './hook-support';
 // mysql2 3.15.3 under an npm alias: no tracing channels, so the hook patches it
 import mysqlOld from 'mysql2-nochannels';
 import mysqlOldPromise from 'mysql2-nochannels/promise';
@@ -47,23 +48,6 @@ const poolBase = Object.getPrototypeOf(
   (mysqlOld as unknown as { Pool: { prototype: object } }).Pool.prototype,
 ) as Record<string, unknown>;
 const originals = { query: base['query'], execute: base['execute'], getConnection: poolBase['getConnection'] };
-
-async function traced<T>(
-  t: TracerUnderTest,
-  fn: (parent: Span) => Promise<T>,
-): Promise<{ result: T; parent: FinishedSpan; children: FinishedSpan[] }> {
-  t.reset();
-  const parentSpan = t.tracer.startSpan('parent');
-  let result: T;
-  try {
-    result = await runWithSpan(parentSpan, () => fn(parentSpan));
-  } finally {
-    parentSpan.finish();
-  }
-  const spans = t.spans();
-  const parent = spans.find((span) => span.operationName === 'parent')!;
-  return { result, parent, children: spans.filter((span) => span !== parent) };
-}
 
 function viaCallback(run: (callback: (error: Error | null, rows?: unknown) => void) => unknown): Promise<Outcome> {
   return new Promise((resolve) => {
@@ -106,7 +90,7 @@ describe.skipIf(!up)('mysql2 hook, mysql2 3.15 (patched)', () => {
   });
 
   it('query(sql, values, callback): the statement as written (placeholders), every tag incl. db.user', async () => {
-    const { result, parent, children } = await traced(t, async (parentSpan) => {
+    const { result, parent, children } = await underParent(t, async (parentSpan) => {
       const outcome = await viaCallback((cb) => conn.query('SELECT ? AS secret', ['hunter2'], cb));
       expect(outcome.current).toBe(parentSpan);
       return outcome;
@@ -120,7 +104,7 @@ describe.skipIf(!up)('mysql2 hook, mysql2 3.15 (patched)', () => {
   });
 
   it('query({ sql, values }, callback) and query(sql, callback)', async () => {
-    const { result, children } = await traced(t, async () => [
+    const { result, children } = await underParent(t, async () => [
       await viaCallback((cb) => conn.query({ sql: 'SELECT ? AS a', values: [1] }, cb)),
       await viaCallback((cb) => conn.query('SELECT 2 AS b', cb)),
     ]);
@@ -132,7 +116,7 @@ describe.skipIf(!up)('mysql2 hook, mysql2 3.15 (patched)', () => {
   });
 
   it('execute(sql, values, callback)', async () => {
-    const { result, parent, children } = await traced(t, async (parentSpan) => {
+    const { result, parent, children } = await underParent(t, async (parentSpan) => {
       const outcome = await viaCallback((cb) => conn.execute('SELECT ? AS n', [3], cb));
       expect(outcome.current).toBe(parentSpan);
       return outcome;
@@ -143,7 +127,7 @@ describe.skipIf(!up)('mysql2 hook, mysql2 3.15 (patched)', () => {
   });
 
   it('promise API: query and execute', async () => {
-    const { result, parent, children } = await traced(t, async (parentSpan) => {
+    const { result, parent, children } = await underParent(t, async (parentSpan) => {
       const [a] = await promiseConn.query('SELECT ? AS a', ['x']);
       const [b] = await promiseConn.execute('SELECT ? AS b', [2]);
       expect(getCurrentSpan()).toBe(parentSpan);
@@ -160,7 +144,7 @@ describe.skipIf(!up)('mysql2 hook, mysql2 3.15 (patched)', () => {
   it('event-emitter form, success and error (the caller listener gets the identical error)', async () => {
     const rows: unknown[] = [];
     let caught: unknown;
-    const { children } = await traced(t, async () => {
+    const { children } = await underParent(t, async () => {
       await new Promise((resolve, reject) => {
         const query = conn.query('SELECT 5 AS five') as NodeJS.EventEmitter;
         query
@@ -184,7 +168,7 @@ describe.skipIf(!up)('mysql2 hook, mysql2 3.15 (patched)', () => {
 
   it('pools: callback and promise, query and execute', async () => {
     const pool = mysqlOld.createPool({ ...CONFIG, connectionLimit: 2 });
-    const { result, parent, children } = await traced(t, async (parentSpan) => {
+    const { result, parent, children } = await underParent(t, async (parentSpan) => {
       const q = await viaCallback((cb) => (pool as unknown as AnyConnection).query('SELECT ? AS q', [1], cb));
       const e = await viaCallback((cb) => (pool as unknown as AnyConnection).execute('SELECT ? AS e', [2], cb));
       const [p] = await pool.promise().query('SELECT ? AS p', [3]);
@@ -205,7 +189,7 @@ describe.skipIf(!up)('mysql2 hook, mysql2 3.15 (patched)', () => {
   });
 
   it('errors: syntax error and missing table; the caller gets the identical error', async () => {
-    const { result, children } = await traced(t, async () => ({
+    const { result, children } = await underParent(t, async () => ({
       syntax: await viaCallback((cb) => conn.query('SELEC ?', ['hunter2'], cb)),
       missing: await viaCallback((cb) => conn.execute('SELECT * FROM otinst_no_such_table WHERE id = ?', [1], cb)),
     }));
@@ -238,7 +222,7 @@ describe.skipIf(!up)('mysql2 hook, mysql2 3.15 (patched)', () => {
   it('a refused connection: the caller gets the connection error unchanged', async () => {
     const refused = mysqlOld.createConnection({ ...CONFIG, port: 1 }) as unknown as AnyConnection;
     const pool = mysqlOld.createPool({ ...CONFIG, port: 1, connectionLimit: 1 });
-    const { result, children } = await traced(t, async (parentSpan) => {
+    const { result, children } = await underParent(t, async (parentSpan) => {
       const viaConnection = await viaCallback((cb) => refused.query('SELECT 1', cb));
       const viaPool = await viaCallback((cb) => (pool as unknown as AnyConnection).query('SELECT 1', cb));
       expect(viaConnection.current).toBe(parentSpan);
@@ -261,7 +245,7 @@ describe.skipIf(!up)('mysql2 hook, mysql2 3.15 (patched)', () => {
     const newer = await mysqlNew.createConnection(CONFIG);
     try {
       expect(dc.hasSubscribers('tracing:mysql2:query:start')).toBe(true);
-      const { children } = await traced(t, async () => {
+      const { children } = await underParent(t, async () => {
         await newer.query('SELECT 1 AS newer');
         await promiseConn.query('SELECT 1 AS older');
       });
@@ -282,20 +266,20 @@ describe.skipIf(!up)('mysql2 hook, mysql2 3.15 (patched)', () => {
     expect(outcome.rows).toEqual([{ eight: 8 }]);
     expect(outcome.current).toBeNull();
     expect(t.spans()).toEqual([]);
-    const { children } = await traced(t, () => runSuppressed(() => promiseConn.query('SELECT 1')));
+    const { children } = await underParent(t, () => runSuppressed(() => promiseConn.query('SELECT 1')));
     expect(children).toEqual([]);
   });
 
   it('patching twice makes one span', async () => {
     hook.patch(mysqlOld, VERSION);
-    const { children } = await traced(t, () => promiseConn.query('SELECT 1'));
+    const { children } = await underParent(t, () => promiseConn.query('SELECT 1'));
     expect(children).toHaveLength(1);
   });
 
   for (const make of [jaegerTracer, otelTracer]) {
     it(`works with the ${make().name} tracer`, async () => {
       const other = make();
-      const { parent, children } = await traced(other, () => promiseConn.execute('SELECT ? AS n', [1]));
+      const { parent, children } = await underParent(other, () => promiseConn.execute('SELECT ? AS n', [1]));
       expect(children).toHaveLength(1);
       expect(children[0]!.operationName).toBe('mysql2:SELECT');
       expect(children[0]!.tags).toMatchObject({ ...MYSQL_TAGS, 'db.statement': 'SELECT ? AS n' });
@@ -353,7 +337,7 @@ describe.skipIf(!up)('mysql2 patch path uninstall', () => {
       end(): Promise<void>;
     };
     try {
-      const { children } = await traced(t, () => conn.query('SELECT 1'));
+      const { children } = await underParent(t, () => conn.query('SELECT 1'));
       expect(children).toEqual([]);
     } finally {
       await conn.end();
