@@ -64,3 +64,15 @@ export function everythingRecorded(spans: readonly FinishedSpan[]): string[] {
   }
   return out;
 }
+
+/** The local MariaDB as the mysql2 tests connect to it, and the tags of its spans on the channel path. */
+export const MYSQL_CONFIG = { host: '127.0.0.1', port: 3306, user: 'root', database: 'test' } as const;
+/** The tags of a mysql2 span (the channel payload carries no user name: no `db.user` there). */
+export const MYSQL_TAGS = {
+  'span.kind': 'client',
+  component: 'mysql2',
+  'db.type': 'sql',
+  'db.instance': 'test',
+  'peer.ipv4': '127.0.0.1',
+  'peer.port': 3306,
+};

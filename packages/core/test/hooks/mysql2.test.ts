@@ -17,7 +17,7 @@ import { publishesTracingChannels } from '../../src/hooks/mysql2';
 import { serviceAvailable } from '../../../../test/support/services';
 import { jaegerTracer, otelTracer, recorderTracer } from '../../../../test/support/tracers';
 import type { FinishedSpan } from '../../../../test/support/tracers';
-import { underParent } from './hook-support';
+import { MYSQL_CONFIG, MYSQL_TAGS, underParent } from './hook-support';
 
 /**
  * The mysql2 hook on mysql2 3.24 (tracing channels) against the real MariaDB
@@ -26,16 +26,7 @@ import { underParent } from './hook-support';
 
 const up = await serviceAvailable('mysql');
 
-const CONFIG = { host: '127.0.0.1', port: 3306, user: 'root', database: 'test' } as const;
-// the channel payload carries no user name: no db.user on this path
-const MYSQL_TAGS = {
-  'span.kind': 'client',
-  component: 'mysql2',
-  'db.type': 'sql',
-  'db.instance': 'test',
-  'peer.ipv4': '127.0.0.1',
-  'peer.port': 3306,
-};
+const CONFIG = MYSQL_CONFIG;
 const TABLE = `otinst_mysql2_hook_${process.pid}`;
 
 // captured before installation: the channel path must leave them alone
@@ -114,37 +105,6 @@ describe.skipIf(!up)('mysql2 hook, mysql2 3.24 (tracing channels)', () => {
     expect(statements(children)).toEqual([['mysql2:SELECT', 'SELECT ? AS l, ? + ? AS two']]);
   });
 
-  it('execute(sql, values, callback): the statement with its placeholders, values never tagged', async () => {
-    const { result, parent, children } = await underParent(t, async (parentSpan) => {
-      const outcome = await viaCallback((cb) => conn.execute('SELECT ? AS n', ['hunter2'], cb));
-      expect(outcome.current).toBe(parentSpan);
-      return outcome;
-    });
-    expect(result.rows).toEqual([{ n: 'hunter2' }]);
-    expect(children[0]!.tags).toEqual({ ...MYSQL_TAGS, 'db.statement': 'SELECT ? AS n' });
-    expect(JSON.stringify(children)).not.toContain('hunter2');
-    expectChildOf(children[0]!, parent);
-  });
-
-  it('promise API: query and execute, and the await continues in the caller context', async () => {
-    const { result, parent, children } = await underParent(t, async (parentSpan) => {
-      const [queried] = await promiseConn.query('SELECT ? AS a', ['x']);
-      expect(getCurrentSpan()).toBe(parentSpan);
-      const [executed] = await promiseConn.execute('SELECT ? AS b', [2]);
-      expect(getCurrentSpan()).toBe(parentSpan);
-      return [queried, executed];
-    });
-    expect(result).toEqual([[{ a: 'x' }], [{ b: 2 }]]);
-    expect(statements(children)).toEqual([
-      ['mysql2:SELECT', 'SELECT ? AS a'],
-      ['mysql2:SELECT', 'SELECT ? AS b'],
-    ]);
-    for (const span of children) {
-      expect(span.tags).toEqual({ ...MYSQL_TAGS, 'db.statement': span.tags['db.statement'] });
-      expectChildOf(span, parent);
-    }
-  });
-
   it('event-emitter form (no callback)', async () => {
     const rows: unknown[] = [];
     const { children, parent } = await underParent(t, async () => {
@@ -181,40 +141,6 @@ describe.skipIf(!up)('mysql2 hook, mysql2 3.24 (tracing channels)', () => {
     hookSettings.captureParameters = true;
     const { children } = await underParent(t, () => promiseConn.execute('SELECT ? AS a, ? AS b', ['x', 7]));
     expect(children[0]!.tags['db.params']).toBe('["x",7]');
-  });
-
-  describe('pools', () => {
-    let pool: mysql.Pool;
-    beforeAll(() => {
-      pool = mysql.createPool({ ...CONFIG, connectionLimit: 2 });
-    });
-    afterAll(async () => {
-      await new Promise((resolve) => pool.end(resolve));
-    });
-
-    it('pool.query / pool.execute (callback) and the promise pool', async () => {
-      const { result, parent, children } = await underParent(t, async (parentSpan) => {
-        const q = await viaCallback((cb) => pool.query('SELECT ? AS q', [1], cb));
-        const e = await viaCallback((cb) => pool.execute('SELECT ? AS e', [2], cb));
-        const [p] = await pool.promise().query('SELECT ? AS p', [3]);
-        const [pe] = await pool.promise().execute('SELECT ? AS pe', [4]);
-        expect(getCurrentSpan()).toBe(parentSpan);
-        return { q, e, p, pe };
-      });
-      expect(result.q.rows).toEqual([{ q: 1 }]);
-      expect(result.e.rows).toEqual([{ e: 2 }]);
-      expect(result.p).toEqual([{ p: 3 }]);
-      expect(result.pe).toEqual([{ pe: 4 }]);
-      expect(result.q.current).toBe(result.e.current);
-      expect(result.q.current).not.toBeNull();
-      expect(statements(children)).toEqual([
-        ['mysql2:SELECT', 'SELECT ? AS q'],
-        ['mysql2:SELECT', 'SELECT ? AS e'],
-        ['mysql2:SELECT', 'SELECT ? AS p'],
-        ['mysql2:SELECT', 'SELECT ? AS pe'],
-      ]);
-      for (const span of children) expectChildOf(span, parent);
-    });
   });
 
   describe('errors', () => {
