@@ -1,3 +1,5 @@
+import { isIPv4, isIPv6 } from 'node:net';
+
 /** Tag and log-field names, in one place (OpenTracing semantic conventions). */
 export const SPAN_KIND = 'span.kind';
 export const COMPONENT = 'component';
@@ -25,3 +27,10 @@ export const KIND_CONSUMER = 'consumer';
 
 export const REQUEST_HEADER_PREFIX = 'http.request.header.';
 export const RESPONSE_HEADER_PREFIX = 'http.response.header.';
+
+/** The tag for a peer's `host`: `peer.ipv4`, `peer.ipv6` or `peer.hostname`, by what it is. */
+export function peerHostTag(host: string): string {
+  if (isIPv4(host)) return PEER_IPV4;
+  if (isIPv6(host)) return PEER_IPV6;
+  return PEER_HOSTNAME;
+}

@@ -1,9 +1,9 @@
 import { FORMAT_HTTP_HEADERS } from 'opentracing';
 import type { Span } from 'opentracing';
-import { isIPv4, isIPv6 } from 'node:net';
 import { getConfig } from '../config';
 import { safeExecute } from '../safe';
 import * as tags from '../tags';
+import { peerHostTag } from '../tags';
 import { safeInject, tracerOf } from '../tracer';
 import { sanitiseUrl } from '../url';
 import { ClientInterceptors } from './interceptors';
@@ -54,12 +54,8 @@ function firstConfigured(request: HttpClientRequest, names: readonly string[]): 
   return undefined;
 }
 
-/** Tags `peer.ipv4`, `peer.ipv6` or `peer.hostname` by what `host` is. */
-export function peerHostTag(host: string): string {
-  if (isIPv4(host)) return tags.PEER_IPV4;
-  if (isIPv6(host)) return tags.PEER_IPV6;
-  return tags.PEER_HOSTNAME;
-}
+// moved to tags.ts (issue 15); kept importable from here for existing imports
+export { peerHostTag };
 
 /**
  * Starts the client span for an outgoing HTTP request (a child of the current
@@ -108,7 +104,8 @@ export function beforeHttpRequest(
   if (safeInject(tracerOf(span), span, FORMAT_HTTP_HEADERS, carrier)) {
     let budget = INJECTED_BYTES_LIMIT;
     for (const name of Object.keys(carrier)) {
-      const value = carrier[name];
+      // a tracer may leave a getter that throws (issue 11): that header is skipped, the request goes on
+      const value = safeExecute('reading an injected header', () => carrier[name], undefined);
       if (
         typeof value === 'string' &&
         isSafeHeaderName(name) &&

@@ -1,23 +1,13 @@
 import { FORMAT_TEXT_MAP } from 'opentracing';
 import type { Span } from 'opentracing';
 import { startClientSpan, wouldTrace } from '../client/span';
-import { peerHostTag } from '../client/http';
 import { runWithSpan } from '../context';
-import { debug } from '../safe';
+import { debug, safeExecute } from '../safe';
 import * as tags from '../tags';
-import {
-  childOptions,
-  recordErrorOnSpan,
-  defaultTracer,
-  safeExtract,
-  safeFinish,
-  safeInject,
-  safeSetTags,
-  safeStartSpan,
-  tracerOf,
-} from '../tracer';
+import { childOptions, defaultTracer, safeExtract, safeInject, safeSetTags, safeStartSpan, tracerOf } from '../tracer';
 import type { ClientHook } from './hook';
-import { requireBeside, settleTraced } from './redis-common';
+import { traceCall } from './lifecycle';
+import { requireBeside } from './redis-common';
 import { wrapMethod } from './wrap';
 
 /**
@@ -29,10 +19,13 @@ import { wrapMethod } from './wrap';
  *   `publish` alone sees every message once). The span context goes into the
  *   message's `headers` with `FORMAT_TEXT_MAP`, in a copy of the caller's
  *   options: the caller's object is never changed.
- * - Consumer: `Channel.prototype.consume` wraps the message callback. Each
- *   message gets a span `amqp:consume <queue>`, a child of the context
- *   extracted from its headers, active (`runWithSpan`) while the callback runs
- *   and finished when it returns or its promise settles.
+ * - Consumer: every delivery passes `BaseChannel.prototype.dispatchMessage`,
+ *   also to consumers registered before the hooks were installed. Each message
+ *   gets a span `amqp:consume <queue>`, a child of the context extracted from
+ *   its headers, active (`runWithSpan`) while the consumer runs and finished
+ *   when it returns or its promise settles. `consume` only remembers the
+ *   queue's name for it (a consumer registered earlier is named from the
+ *   delivery: its routing key on the default exchange, else the exchange).
  *
  * A consumer span is made even with no incoming context (then it starts a new
  * trace), and whatever the async context at delivery: a delivery is an entry
@@ -73,7 +66,7 @@ function messagingTags(channel: unknown, kind: string, destination: string): Rec
   const socket = (channel as AmqpChannel | null)?.connection?.stream;
   const address = socket?.remoteAddress;
   if (typeof address === 'string') {
-    spanTags[peerHostTag(address)] = address;
+    spanTags[tags.peerHostTag(address)] = address;
     if (typeof socket?.remotePort === 'number') spanTags[tags.PEER_PORT] = socket.remotePort;
   }
   return spanTags;
@@ -91,15 +84,8 @@ function makePublish(original: AnyFunction): AnyFunction {
     const callerOptions = (typeof options === 'object' && options !== null ? options : {}) as PublishOptions;
     const headers: Record<string, unknown> = { ...callerOptions.headers };
     safeInject(tracerOf(span), span, FORMAT_TEXT_MAP, headers);
-    try {
-      return original.call(this, exchange, routingKey, content, { ...callerOptions, headers });
-    } catch (error) {
-      recordErrorOnSpan(span, error);
-      throw error;
-    } finally {
-      // publish only buffers the message: there is nothing later to wait for (confirms are the broker's business)
-      safeFinish(span);
-    }
+    // publish only buffers the message: there is nothing later to wait for (confirms are the broker's business)
+    return traceCall(span, () => original.call(this, exchange, routingKey, content, { ...callerOptions, headers }));
   };
 }
 
@@ -115,26 +101,61 @@ function startConsumerSpan(channel: unknown, queue: string, message: AmqpMessage
   return span;
 }
 
-function consumeTraced(channel: unknown, queue: string, callback: AnyFunction, self: unknown, message: unknown) {
-  const span = startConsumerSpan(channel, queue, message as AmqpMessage);
-  if (span === null) return callback.call(self, message);
-  // a promise: the message is handled when it settles
-  return settleTraced(span, () => runWithSpan(span, () => callback.call(self, message)));
+/** On a consumer callback registered while installed: the queue it consumes, which names its spans. */
+const kQueue = Symbol('otinst.amqplib.queue');
+
+type Consumer = AnyFunction & { [kQueue]?: string };
+
+interface DeliveryFields {
+  consumerTag?: unknown;
+  exchange?: unknown;
+  routingKey?: unknown;
 }
 
-/** The consumer callback with a span per message: one wrapper per consume() call, not per message. */
-function traceConsumer(channel: unknown, queue: string, consumer: AnyFunction): AnyFunction {
-  return function tracedConsumer(this: unknown, message: unknown) {
+interface DispatchingChannel {
+  consumers?: { get?(tag: unknown): unknown };
+}
+
+/**
+ * The queue a delivery came from: remembered at `consume` when that ran while
+ * installed; else (a consumer registered before the hooks were installed)
+ * read from the delivery, where the default exchange routes by queue name.
+ */
+function queueOf(channel: DispatchingChannel, fields: DeliveryFields | undefined): string {
+  const consumer = safeExecute('reading amqplib consumers', () => channel.consumers?.get?.(fields?.consumerTag));
+  const remembered = (consumer as Consumer | undefined)?.[kQueue];
+  if (remembered !== undefined) return remembered;
+  const exchange = fields?.exchange;
+  return String(exchange === '' || exchange === undefined || exchange === null ? fields?.routingKey : exchange);
+}
+
+/**
+ * `BaseChannel.prototype.dispatchMessage`: every delivery to every consumer
+ * passes here, also to consumers registered before the hooks were installed
+ * (issue 14). Each gets a span, active while the consumer runs and finished
+ * when it returns or its promise settles.
+ */
+function makeDispatch(original: AnyFunction): AnyFunction {
+  return function dispatchMessage(this: unknown, fields: unknown, message: unknown) {
     // null: the broker cancelled the consumer
-    if (!active || message === null || typeof message !== 'object') return consumer.call(this, message);
-    return consumeTraced(channel, queue, consumer, this, message);
+    if (!active || message === null || typeof message !== 'object') return original.call(this, fields, message);
+    const queue = queueOf(this as DispatchingChannel, fields as DeliveryFields | undefined);
+    const span = startConsumerSpan(this, queue, message as AmqpMessage);
+    if (span === null) return original.call(this, fields, message);
+    // amqplib ignores the result, so a rejection the consumer leaves unhandled still reaches
+    // `unhandledRejection` (lifecycle.ts)
+    return traceCall(span, () => runWithSpan(span, () => original.call(this, fields, message)));
   };
 }
 
 function makeConsume(original: AnyFunction): AnyFunction {
   return function consume(this: unknown, queue: unknown, callback: unknown, options: unknown, done: unknown) {
     if (!active || typeof callback !== 'function') return original.call(this, queue, callback, options, done);
-    const consumer = traceConsumer(this, String(queue), callback as AnyFunction);
+    // a pass-through that carries the queue's name for `dispatchMessage`, which makes the spans
+    const consumer: Consumer = function consumer(this: unknown, message: unknown) {
+      return (callback as AnyFunction).call(this, message);
+    };
+    consumer[kQueue] = String(queue);
     return original.call(this, queue, consumer, options, done);
   };
 }
@@ -150,6 +171,14 @@ function patchModel(model: ChannelModelModule | undefined): boolean {
   if (typeof proto?.['publish'] !== 'function' || typeof proto['consume'] !== 'function') return false;
   wrapMethod(proto, 'publish', (original) => makePublish(original as AnyFunction));
   wrapMethod(proto, 'consume', (original) => makeConsume(original as AnyFunction));
+  return true;
+}
+
+/** The delivery path shared by both channel models (`lib/channel.js` `BaseChannel`). */
+function patchDispatch(channel: ChannelModelModule & { BaseChannel?: ChannelModelModule['Channel'] }): boolean {
+  const proto = channel.BaseChannel?.prototype;
+  if (typeof proto?.['dispatchMessage'] !== 'function') return false;
+  wrapMethod(proto, 'dispatchMessage', (original) => makeDispatch(original as AnyFunction));
   return true;
 }
 
@@ -176,6 +205,13 @@ export function instrumentAmqplib(exports: unknown): number {
     } catch (error) {
       debug(`amqplib: loading ${file} failed`, error);
     }
+  }
+  try {
+    if (!patchDispatch(requireBeside(exports, './lib/channel') as ChannelModelModule)) {
+      debug('amqplib: no BaseChannel.prototype.dispatchMessage: deliveries are not traced');
+    }
+  } catch (error) {
+    debug('amqplib: loading ./lib/channel failed', error);
   }
   return patched;
 }

@@ -30,8 +30,10 @@ import { runWithSpan } from '../context';
 import { startClientSpan, wouldTrace } from '../client/span';
 import { safeExecute } from '../safe';
 import * as tags from '../tags';
-import { recordErrorOnSpan, safeFinish, safeSetTag, wasFinished } from '../tracer';
+import { recordErrorOnSpan, safeSetTag, wasFinished } from '../tracer';
 import type { ClientHook } from './hook';
+import { traceCall } from './lifecycle';
+import type { CallEnd } from './lifecycle';
 import { wrapMethod } from './wrap';
 
 const AWS_SERVICE = 'aws.service';
@@ -144,19 +146,19 @@ function tagMetadata(span: Span, metadata: ResponseMetadata | undefined): void {
   }
 }
 
-async function traceCommand(span: Span, next: Handler, args: unknown): ReturnType<Handler> {
-  try {
-    const result = await runWithSpan(span, () => next(args));
-    tagMetadata(span, result?.output?.$metadata);
-    return result;
-  } catch (error) {
+const COMMAND_END: CallEnd = {
+  result(span, result) {
+    tagMetadata(span, (result as Awaited<ReturnType<Handler>> | undefined)?.output?.$metadata);
+  },
+  error(span, error) {
     // service errors carry `$metadata` too: status and request id of the failed call
     tagMetadata(span, (error as { $metadata?: ResponseMetadata } | null)?.$metadata);
     recordErrorOnSpan(span, error);
-    throw error;
-  } finally {
-    safeFinish(span);
-  }
+  },
+};
+
+function traceCommand(span: Span, next: Handler, args: unknown): ReturnType<Handler> {
+  return traceCall(span, () => runWithSpan(span, () => next(args)), COMMAND_END);
 }
 
 /** The middleware for one client: created once per client instance, on its first `send`. */
@@ -213,16 +215,9 @@ function wrapDone(original: DoneFn): DoneFn {
   };
 }
 
-async function traceUpload(span: Span, original: DoneFn, upload: UploadLike): Promise<unknown> {
-  try {
-    // the part uploads are commands sent from inside done(): they become children of this span
-    return await runWithSpan(span, () => original.call(upload));
-  } catch (error) {
-    recordErrorOnSpan(span, error);
-    throw error;
-  } finally {
-    safeFinish(span);
-  }
+function traceUpload(span: Span, original: DoneFn, upload: UploadLike): Promise<unknown> {
+  // the part uploads are commands sent from inside done(): they become children of this span
+  return traceCall(span, () => runWithSpan(span, () => original.call(upload)));
 }
 
 function patchClientModule(exports: unknown): void {

@@ -44,7 +44,6 @@ import {
   recordErrorOnSpan,
   defaultTracer,
   safeExtract,
-  safeFinish,
   safeInject,
   safeSetTag,
   safeSetTags,
@@ -52,6 +51,8 @@ import {
   tracerOf,
 } from '../tracer';
 import type { ClientHook } from './hook';
+import { traceCall } from './lifecycle';
+import type { CallEnd } from './lifecycle';
 import { wrapMethod } from './wrap';
 
 const BULLMQ_JOB_ID = 'bullmq.job.id';
@@ -132,32 +133,9 @@ function withMetadata(opts: JobOptions | undefined, metadata: string | undefined
   return { ...opts, telemetry: { ...telemetry, metadata } };
 }
 
-function finishProducer(span: Span, result: Promise<unknown>, tagResult?: (span: Span, value: unknown) => void) {
-  result.then(
-    (value) => {
-      if (tagResult !== undefined) tagResult(span, value);
-      safeFinish(span);
-    },
-    (error: unknown) => {
-      recordErrorOnSpan(span, error);
-      safeFinish(span);
-    },
-  );
-}
-
-/** Runs a producer call inside its span; the caller gets the library's promise back unchanged. */
+/** Runs a producer call inside its span; the caller gets a promise that settles like the library's (lifecycle.ts). */
 function runProducer<R>(span: Span, run: () => Promise<R>, tagResult?: (span: Span, value: unknown) => void) {
-  let result: Promise<R>;
-  try {
-    result = runWithSpan(span, run);
-  } catch (error) {
-    recordErrorOnSpan(span, error);
-    safeFinish(span);
-    throw error;
-  }
-  if (typeof result?.then === 'function') finishProducer(span, result, tagResult);
-  else safeFinish(span);
-  return result;
+  return traceCall(span, () => runWithSpan(span, run), tagResult === undefined ? undefined : { result: tagResult });
 }
 
 function tagJobId(span: Span, job: unknown): void {
@@ -232,31 +210,18 @@ function consumerSpan(worker: QueueLike, job: JobLike): Span | null {
   return span;
 }
 
-function finishConsumerFailed(span: Span, error: unknown): void {
-  if (!isMovingError(error)) recordErrorOnSpan(span, error);
-  safeFinish(span);
-}
+/** A job moved to delayed or waiting-children ends its attempt without failing (`isMovingError`). */
+const CONSUMER_END: CallEnd = {
+  error(span, error) {
+    if (!isMovingError(error)) recordErrorOnSpan(span, error);
+  },
+};
 
 function wrapCallProcessJob(original: CallProcessJobFn): CallProcessJobFn {
   return function callProcessJob(this: QueueLike, job: JobLike, token: unknown, signal: unknown) {
     const span = consumerSpan(this, job);
     if (span === null) return original.call(this, job, token, signal);
-    let result: unknown;
-    try {
-      result = runWithSpan(span, () => original.call(this, job, token, signal));
-    } catch (error) {
-      finishConsumerFailed(span, error);
-      throw error;
-    }
-    if (typeof (result as PromiseLike<unknown> | null)?.then === 'function') {
-      (result as PromiseLike<unknown>).then(
-        () => safeFinish(span),
-        (error: unknown) => finishConsumerFailed(span, error),
-      );
-    } else {
-      safeFinish(span);
-    }
-    return result;
+    return traceCall(span, () => runWithSpan(span, () => original.call(this, job, token, signal)), CONSUMER_END);
   };
 }
 

@@ -11,6 +11,7 @@ import { debug } from '../safe';
 import * as tags from '../tags';
 import { recordErrorOnSpan, safeFinish, safeLog, safeSetTag } from '../tracer';
 import type { ClientHook } from './hook';
+import { finishSpan } from './lifecycle';
 import { wrapMethod } from './wrap';
 
 /**
@@ -290,7 +291,13 @@ function tracedRequest(
   const extra = urlForm && typeof options === 'object' && options !== null ? options : undefined;
   const outgoing = describeRequest(input, urlForm, extra, secure);
   if (outgoing === null) return original.call(self, input, options, callback);
-  const span = beforeHttpRequest(outgoing, 'http');
+  let span: Span | null = null;
+  try {
+    span = beforeHttpRequest(outgoing, 'http');
+  } catch (error) {
+    // tracing never breaks the app's request (fetch guards its channel handler the same way)
+    debug('http hook: starting a span failed', error);
+  }
   if (span === null) return original.call(self, input, options, callback);
   outgoing.span = span;
   let request: ClientRequest;
@@ -307,8 +314,7 @@ function tracedRequest(
   } catch (error) {
     // invalid options, an unknown protocol: Node throws before a request exists
     outgoing.span = null;
-    recordErrorOnSpan(span, error);
-    safeFinish(span);
+    finishSpan(span, error);
     throw error;
   } finally {
     insideTracedCall = false;

@@ -1,18 +1,15 @@
 import type { Span } from 'opentracing';
-import { currentParent, startClientSpan, wouldTrace } from '../client/span';
+import { currentParent, wouldTrace } from '../client/span';
 import { isTracingSuppressed, runSuppressed, runWithSpan } from '../context';
-import { debug } from '../safe';
-import { DB_STATEMENT } from '../tags';
-import { recordErrorOnSpan, safeFinish } from '../tracer';
+import { debug, safeExecute } from '../safe';
+import { recordErrorOnSpan } from '../tracer';
+import { subscribeSpans } from './channels';
+import type { ChannelContext } from './channels';
 import type { ClientHook } from './hook';
-import {
-  BATCH_SIZE,
-  type ChannelContext,
-  finishWhenSettled,
-  redisStatement,
-  redisTags,
-  subscribeSpans,
-} from './redis-common';
+import { finishSpan, observeSettled, settleWith, traceCall, traceCallbackCall } from './lifecycle';
+import type { CallEnd } from './lifecycle';
+import { peerFromChannel, startRedisBatchSpan, startRedisCommandSpan } from './redis-common';
+import type { RedisPeer } from './redis-common';
 import { wrapMethod } from './wrap';
 
 /**
@@ -44,6 +41,10 @@ const kCaller = Symbol('otinst.ioredis.caller');
 /** On a Pipeline: its span was started (the MULTI flow runs `exec` more than once). */
 const kBatchTraced = Symbol('otinst.ioredis.batchTraced');
 
+const kQueuedSpan = Symbol('otinst.ioredis.queuedSpan');
+/** A followed queued command was written, and its span is the channel's (or finished). */
+const WRITTEN = Symbol('otinst.ioredis.written');
+
 const SUPPRESSED = Symbol('otinst.ioredis.suppressed');
 /** A command that has had its span (patched copies): a resend after a reconnect makes no second one. */
 const TRACED = Symbol('otinst.ioredis.traced');
@@ -63,11 +64,16 @@ interface IoredisCommand {
   name: string;
   args: unknown[];
   promise: Promise<unknown>;
+  /** The caller's callback: ioredis then handles `promise` itself. */
+  callback?: unknown;
   [kCaller]?: Caller;
+  /** A queued command whose caller got a promise from the hook: null until written, then its span (or WRITTEN). */
+  [kQueuedSpan]?: Span | null | typeof WRITTEN;
 }
 
 interface IoredisClient {
   status?: string;
+  offlineQueue?: { peekBack?(): { command?: unknown } | undefined };
   options?: { host?: string; port?: number; path?: string; db?: number };
   condition?: { select?: number } | null;
 }
@@ -84,36 +90,33 @@ type AnyFunction = (this: unknown, ...args: unknown[]) => unknown;
 // ---------------------------------------------------------------------------
 // Spans
 
-function clientTags(client: IoredisClient | undefined): Record<string, unknown> {
+function clientPeer(client: IoredisClient | undefined): RedisPeer {
   const options = client?.options;
   const database = client?.condition?.select ?? options?.db ?? 0;
-  if (typeof options?.path === 'string') return redisTags(COMPONENT, database, options.path, undefined);
-  return redisTags(COMPONENT, database, options?.host ?? 'localhost', options?.port ?? 6379);
+  if (typeof options?.path === 'string') return { database, address: options.path, port: undefined };
+  return { database, address: options?.host ?? 'localhost', port: options?.port ?? 6379 };
+}
+
+/** One command, from the client (patched copies) or from the channel payload: the same span. */
+function startIoredisSpan(peer: RedisPeer, name: unknown, args: unknown): Span | null {
+  const command = String(name).toUpperCase();
+  const list = Array.isArray(args) ? (args as unknown[]) : [];
+  return startRedisCommandSpan(COMPONENT, peer, command, list[0], Math.max(list.length - 1, 0));
 }
 
 function startCommandSpan(client: IoredisClient, command: IoredisCommand): Span | null {
-  const name = String(command.name).toUpperCase();
-  const args = Array.isArray(command.args) ? command.args : [];
-  const spanTags = clientTags(client);
-  spanTags[DB_STATEMENT] = redisStatement(name, args[0], Math.max(args.length - 1, 0));
-  return startClientSpan(`ioredis:${name}`, spanTags);
+  return startIoredisSpan(clientPeer(client), command.name, command.args);
 }
 
 function startCommandFromChannel(context: ChannelContext): Span | null {
   if (quiet > 0 || !active || !wouldTrace()) return null;
-  const name = String(context['command']).toUpperCase();
   // ioredis sanitizes `args` itself (values become '?'); the command name is not in it
-  const args = Array.isArray(context['args']) ? (context['args'] as unknown[]) : [];
-  const spanTags = redisTags(COMPONENT, context['database'], context['serverAddress'] as string, context['serverPort']);
-  spanTags[DB_STATEMENT] = redisStatement(name, args[0], Math.max(args.length - 1, 0));
-  return startClientSpan(`ioredis:${name}`, spanTags);
+  return startIoredisSpan(peerFromChannel(context), context['command'], context['args']);
 }
 
 function startBatchFromChannel(context: ChannelContext): Span | null {
   if (!active || !wouldTrace()) return null;
-  const spanTags = redisTags(COMPONENT, context['database'], context['serverAddress'] as string, context['serverPort']);
-  spanTags[BATCH_SIZE] = context['batchSize'];
-  return startClientSpan('ioredis:MULTI', spanTags);
+  return startRedisBatchSpan(COMPONENT, peerFromChannel(context), true, context['batchSize']);
 }
 
 function subscribeChannels(): void {
@@ -136,7 +139,12 @@ function sendQuietly(original: AnyFunction, client: unknown, command: unknown, s
   }
 }
 
-/** Writes a command now, with its span: the channel makes it, or (a patched copy) this does. */
+/**
+ * Writes a command now, with its span: the channel makes it, or (a patched
+ * copy) this does. `direct`: the caller gets what this returns, so it gets a
+ * promise that settles like the command's (lifecycle.ts) instead of the
+ * command's own, which the span observes.
+ */
 function sendTraced(
   channels: boolean,
   original: AnyFunction,
@@ -144,21 +152,72 @@ function sendTraced(
   command: IoredisCommand,
   stream: unknown,
   node: unknown,
+  direct: boolean,
 ): unknown {
-  if (channels || !wouldTrace()) return original.call(client, command, stream, node);
+  if (channels || !wouldTrace()) {
+    // the channel makes its span once written: a follower of the queued command has nothing to add
+    if (command[kQueuedSpan] === null) command[kQueuedSpan] = WRITTEN;
+    return original.call(client, command, stream, node);
+  }
   const span = startCommandSpan(client, command);
   if (span === null) return original.call(client, command, stream, node);
   command[kCaller] = TRACED;
-  let result: unknown;
-  try {
-    result = original.call(client, command, stream, node);
-  } catch (error) {
-    recordErrorOnSpan(span, error);
-    safeFinish(span);
-    throw error;
+  const result = traceCallbackCall(span, () => original.call(client, command, stream, node));
+  if (command[kQueuedSpan] === null) {
+    // its caller holds the promise that `followQueued` made: that one finishes the span
+    command[kQueuedSpan] = span;
+  } else if (direct && result === command.promise && command.callback === undefined) {
+    return settleWith(span, result);
+  } else {
+    // ioredis handles this promise itself (a callback), or the caller never sees it
+    observeSettled(span, command.promise);
   }
-  finishWhenSettled(command.promise, span);
   return result;
+}
+
+/**
+ * A queued command settled: its span (made when it was written) finishes; a
+ * command that failed before it was ever written (the connection never came
+ * back: MaxRetriesPerRequestError, a closed client) gets its error span now,
+ * in its caller's context (issue 11: an outage must still show a span).
+ */
+function endQueued(command: IoredisCommand, client: IoredisClient, caller: Span, error: unknown): void {
+  const state = command[kQueuedSpan];
+  command[kQueuedSpan] = WRITTEN;
+  if (state === WRITTEN) return;
+  if (state !== null && state !== undefined) {
+    finishSpan(state, error);
+    return;
+  }
+  if (error === undefined || error === null || !active) return;
+  const span = runWithSpan(caller, () => startCommandSpan(client, command));
+  if (span !== null) finishSpan(span, error);
+}
+
+/**
+ * A command queued until the connection is ready, in a traced context, whose
+ * caller takes the returned promise: the caller gets a promise derived from
+ * the command's (see `settleWith`), which finishes the command's span.
+ */
+function followQueued(command: IoredisCommand, client: IoredisClient, caller: Span, result: unknown): unknown {
+  if (result !== command.promise || command.callback !== undefined) return result;
+  command[kQueuedSpan] = null;
+  return command.promise.then(
+    (value) => {
+      endQueued(command, client, caller, undefined);
+      return value;
+    },
+    (error: unknown) => {
+      endQueued(command, client, caller, error);
+      throw error;
+    },
+  );
+}
+
+/** Whether ioredis queued `command` (a handshake command it sends for itself while connecting is written at once). */
+function inOfflineQueue(client: IoredisClient, command: IoredisCommand): boolean {
+  const last = safeExecute('reading the ioredis offline queue', () => client.offlineQueue?.peekBack?.());
+  return last?.command === command;
 }
 
 function captureCaller(): Caller {
@@ -179,39 +238,31 @@ function makeSendCommand(original: AnyFunction, channels: boolean): AnyFunction 
     if (caller !== undefined) {
       // the offline queue (or a reconnect) sends it now: trace it once, in its caller's context
       cmd[kCaller] = TRACED;
-      const send = () => sendTraced(channels, original, client, cmd, stream, node);
+      const send = () => sendTraced(channels, original, client, cmd, stream, node, false);
       return caller === SUPPRESSED ? runSuppressed(send) : runWithSpan(caller, send);
     }
     if (client.status !== 'ready') {
       // queued until the connection is ready, or a handshake command ioredis sends for itself
-      cmd[kCaller] = captureCaller();
-      return sendQuietly(original, this, command, stream, node);
+      const caller = captureCaller();
+      cmd[kCaller] = caller;
+      const result = sendQuietly(original, this, command, stream, node);
+      if (caller === null || typeof caller === 'symbol' || !inOfflineQueue(client, cmd)) return result;
+      return followQueued(cmd, client, caller, result);
     }
-    return sendTraced(channels, original, client, cmd, stream, node);
+    return sendTraced(channels, original, client, cmd, stream, node, true);
   };
 }
 
 // ---------------------------------------------------------------------------
 // Pipeline.prototype.exec
 
-function finishBatch(promise: unknown, span: Span, multi: boolean): void {
-  if (!multi || typeof (promise as PromiseLike<unknown> | undefined)?.then !== 'function') {
-    finishWhenSettled(promise, span);
-    return;
-  }
-  // a MULTI's inner exec resolves with [[error, reply], ...]; a failed EXEC is the last entry's error
-  (promise as PromiseLike<unknown>).then(
-    (results) => {
-      const last = Array.isArray(results) ? (results[results.length - 1] as unknown) : undefined;
-      if (Array.isArray(last) && last[0] !== null && last[0] !== undefined) recordErrorOnSpan(span, last[0]);
-      safeFinish(span);
-    },
-    (error: unknown) => {
-      recordErrorOnSpan(span, error);
-      safeFinish(span);
-    },
-  );
-}
+/** A MULTI's inner exec resolves with [[error, reply], ...]; a failed EXEC is the last entry's error. */
+const MULTI_END: CallEnd = {
+  result(span, results) {
+    const last = Array.isArray(results) ? (results[results.length - 1] as unknown) : undefined;
+    if (Array.isArray(last) && last[0] !== null && last[0] !== undefined) recordErrorOnSpan(span, last[0]);
+  },
+};
 
 function makeExec(original: AnyFunction, channels: boolean): AnyFunction {
   return function exec(this: unknown, ...args: unknown[]) {
@@ -226,21 +277,21 @@ function makeExec(original: AnyFunction, channels: boolean): AnyFunction {
     const queued = Array.isArray(pipeline._queue) ? pipeline._queue.length : 0;
     if (queued === 0 || !wouldTrace()) return original.apply(this, args);
     pipeline[kBatchTraced] = true;
-    const spanTags = clientTags(pipeline.redis);
     // a MULTI's queue holds its MULTI and EXEC commands too
-    spanTags[BATCH_SIZE] = multi ? Math.max(queued - 2, 0) : queued;
-    const span = startClientSpan(multi ? 'ioredis:MULTI' : 'ioredis:PIPELINE', spanTags);
+    const span = startRedisBatchSpan(
+      COMPONENT,
+      clientPeer(pipeline.redis),
+      multi,
+      multi ? Math.max(queued - 2, 0) : queued,
+    );
     if (span === null) return original.apply(this, args);
-    let result: unknown;
-    try {
-      result = original.apply(this, args);
-    } catch (error) {
-      recordErrorOnSpan(span, error);
-      safeFinish(span);
-      throw error;
+    // exec(callback): ioredis handles the promise itself; a MULTI's inner exec is ioredis's own
+    if (multi || typeof args[args.length - 1] === 'function') {
+      const result = traceCallbackCall(span, () => original.apply(this, args));
+      observeSettled(span, result, multi ? MULTI_END : undefined);
+      return result;
     }
-    finishBatch(result, span, multi);
-    return result;
+    return traceCall(span, () => original.apply(this, args));
   };
 }
 

@@ -26,22 +26,12 @@
  */
 import type { Span } from 'opentracing';
 import { runWithSpan } from '../context';
-import { startClientSpan, wouldTrace } from '../client/span';
-import { getConfig } from '../config';
+import { wouldTrace } from '../client/span';
 import { safeExecute } from '../safe';
-import * as tags from '../tags';
-import { safeFinish } from '../tracer';
 import type { ClientHook } from './hook';
-import {
-  DB_PARAMS,
-  formatParameters,
-  MYSQL,
-  POSTGRES,
-  recordSqlError,
-  rememberValues,
-  sqlCommand,
-  truncate,
-} from './sql';
+import { traceCall } from './lifecycle';
+import { SQL_END, startSqlSpan } from './sql-driver';
+import { MYSQL, POSTGRES } from './sql-statement';
 import { wrapMethod } from './wrap';
 
 /** The parts of a knex client (`lib/client.js`) this hook reads. */
@@ -85,53 +75,20 @@ function isMysql(dialect: unknown): boolean {
 function startStatementSpan(client: KnexClient, query: unknown): Span | null {
   // checked first, so that an untraced statement allocates nothing here
   if (!wouldTrace()) return null;
-  const sql = statementText(query);
   const dialect = client.dialect;
-  const statementTags: Record<string, unknown> = {
-    [tags.SPAN_KIND]: tags.KIND_CLIENT,
-    [tags.COMPONENT]: 'knex',
-    [tags.DB_TYPE]: 'sql',
-    [tags.DB_INSTANCE]: safeExecute('knex client.database()', () => client.database?.()),
-    [KNEX_DIALECT]: dialect,
-  };
-  if (sql !== undefined) statementTags[tags.DB_STATEMENT] = truncate(sql);
-  if (getConfig().captureParameters) {
-    const params = formatParameters(bindingsOf(query));
-    if (params !== undefined) statementTags[DB_PARAMS] = params;
-  }
-  const command = (sql === undefined ? undefined : sqlCommand(sql, isMysql(dialect) ? MYSQL : POSTGRES)) ?? 'QUERY';
-  const span = startClientSpan(`knex:${command}`, statementTags);
-  rememberValues(span, bindingsOf(query));
-  return span;
+  return startSqlSpan({
+    component: 'knex',
+    dialect: isMysql(dialect) ? MYSQL : POSTGRES,
+    text: statementText(query),
+    values: bindingsOf(query),
+    database: safeExecute('knex client.database()', () => client.database?.()),
+    extra: { [KNEX_DIALECT]: dialect },
+  });
 }
 
-/**
- * Runs `run` with `span` active and finishes the span when the result settles
- * (now, for a plain value or a throw). The caller gets the original promise
- * back, unchanged: the handlers hang off it, so nothing about its timing or
- * identity changes.
- */
+/** Runs `run` with `span` active; the span finishes when the result settles (lifecycle.ts). */
 function runTraced(span: Span, run: () => unknown): unknown {
-  let result: unknown;
-  try {
-    result = runWithSpan(span, run);
-  } catch (error) {
-    recordSqlError(span, error);
-    safeFinish(span);
-    throw error;
-  }
-  if (typeof (result as PromiseLike<unknown> | null)?.then === 'function') {
-    (result as PromiseLike<unknown>).then(
-      () => safeFinish(span),
-      (error: unknown) => {
-        recordSqlError(span, error);
-        safeFinish(span);
-      },
-    );
-  } else {
-    safeFinish(span);
-  }
-  return result;
+  return traceCall(span, () => runWithSpan(span, run), SQL_END);
 }
 
 function wrapQuery(original: QueryFn): QueryFn {

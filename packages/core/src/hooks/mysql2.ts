@@ -1,24 +1,15 @@
 import * as dc from 'node:diagnostics_channel';
 import type { Span } from 'opentracing';
-import { peerHostTag } from '../client/http';
-import { startClientSpan, wouldTrace } from '../client/span';
-import { getConfig } from '../config';
-import { bind, bindTracingChannel } from '../context';
-import { debug } from '../safe';
-import * as tags from '../tags';
-import { safeFinish } from '../tracer';
+import { wouldTrace } from '../client/span';
+import { bindTracingChannel } from '../context';
+import { subscribeSpans } from './channels';
+import type { ChannelContext } from './channels';
 import type { ClientHook } from './hook';
+import { traceCallbackCall, tracedCallback } from './lifecycle';
 import { loadedBeside, versionInRange } from './load';
-import {
-  DB_PARAMS,
-  formatParameters,
-  MYSQL,
-  recordSqlError,
-  rememberValues,
-  sanitizeMysqlStatement,
-  sqlCommand,
-  truncate,
-} from './sql';
+import { bindCheckoutCallback, finishSqlSpan, ownerOf, SQL_END, startSqlSpan, wrapPoolStatement } from './sql-driver';
+import type { SqlStatement } from './sql-driver';
+import { MYSQL } from './sql-statement';
 import { wrapMethod } from './wrap';
 
 /**
@@ -67,17 +58,6 @@ interface Mysql2Command {
   [kCommandSpan]?: Span;
 }
 
-/** The context object mysql2 ≥ 3.20 publishes on `mysql2:query` / `mysql2:execute`. */
-interface ChannelContext {
-  query?: unknown;
-  values?: unknown;
-  database?: unknown;
-  serverAddress?: unknown;
-  serverPort?: unknown;
-  error?: unknown;
-  [kChannelSpan]?: Span;
-}
-
 type Callback = (this: unknown, error: unknown, result?: unknown, fields?: unknown) => unknown;
 type CommandFn = (this: Mysql2Connection, sql: unknown, values?: unknown, callback?: unknown) => unknown;
 type GetConnectionFn = (this: unknown, callback?: unknown) => unknown;
@@ -88,120 +68,55 @@ interface Mysql2Module {
 }
 
 const kCommandSpan = Symbol('otinst.mysql2.span');
-const kChannelSpan = Symbol('otinst.mysql2.channelSpan');
 
 /** The first mysql2 version that publishes tracing channels (sidorares/node-mysql2#4178). */
 const CHANNELS_SINCE = '3.20.0';
-
-function baseTags(): Record<string, unknown> {
-  return { [tags.SPAN_KIND]: tags.KIND_CLIENT, [tags.COMPONENT]: 'mysql2', [tags.DB_TYPE]: 'sql' };
-}
-
-function tagPeer(spanTags: Record<string, unknown>, host: unknown, port: unknown): void {
-  if (typeof host === 'string' && host !== '') spanTags[peerHostTag(host)] = host;
-  const portNumber = Number(port);
-  if (port !== undefined && Number.isInteger(portNumber) && portNumber > 0) spanTags[tags.PEER_PORT] = portNumber;
-}
 
 function hasParameters(values: unknown): boolean {
   return values !== undefined && values !== null && !(Array.isArray(values) && values.length === 0);
 }
 
-function finishSpan(span: Span, error: unknown): void {
-  if (error !== undefined && error !== null) recordSqlError(span, error);
-  safeFinish(span);
-}
-
 // ---------------------------------------------------------------------------
-// mysql2 ≥ 3.20: TracingChannel subscribers (shared functions, state on the context object)
+// mysql2 ≥ 3.20: TracingChannel subscribers (the payload normalised for `startSqlSpan`)
 
-function startChannelSpan(context: ChannelContext, valuesFormattedIn: boolean): void {
-  if (!wouldTrace()) return;
-  try {
-    const sql = typeof context.query === 'string' ? context.query : undefined;
-    const sanitize = valuesFormattedIn && hasParameters(context.values);
-    const statement = sql === undefined ? undefined : sanitize ? sanitizeMysqlStatement(sql) : truncate(sql);
-    const spanTags = baseTags();
-    if (typeof context.database === 'string' && context.database !== '') {
-      spanTags[tags.DB_INSTANCE] = context.database;
-    }
-    if (statement !== undefined) spanTags[tags.DB_STATEMENT] = statement;
-    tagPeer(spanTags, context.serverAddress, context.serverPort);
-    if (getConfig().captureParameters) {
-      const params = formatParameters(context.values);
-      if (params !== undefined) spanTags[DB_PARAMS] = params;
-    }
-    // the command comes from the sanitised text, so that no value can end up in the name
-    const named = sanitize ? statement : sql;
-    const command = named === undefined ? undefined : sqlCommand(named, MYSQL);
-    const span = startClientSpan(`mysql2:${command ?? 'QUERY'}`, spanTags);
-    rememberValues(span, context.values);
-    if (span !== null) context[kChannelSpan] = span;
-  } catch (error) {
-    debug('mysql2: starting a query span failed', error);
-  }
+function startChannelSpan(context: ChannelContext, valuesFormattedIn: boolean): Span | null {
+  if (!wouldTrace()) return null;
+  return startSqlSpan({
+    component: 'mysql2',
+    dialect: MYSQL,
+    text: typeof context['query'] === 'string' ? context['query'] : undefined,
+    values: context['values'],
+    valuesInside: valuesFormattedIn && hasParameters(context['values']),
+    database: context['database'],
+    host: context['serverAddress'],
+    port: context['serverPort'],
+  });
 }
 
-function onQueryStart(message: unknown): void {
-  // `query(sql, values)` formats the values into the published text
-  startChannelSpan(message as ChannelContext, true);
+/** `query(sql, values)` formats the values into the published text. */
+function startQueryFromChannel(context: ChannelContext): Span | null {
+  return startChannelSpan(context, true);
 }
 
-function onExecuteStart(message: unknown): void {
-  // `execute` sends the values separately: the published text is the caller's statement
-  startChannelSpan(message as ChannelContext, false);
+/** `execute` sends the values separately: the published text is the caller's statement. */
+function startExecuteFromChannel(context: ChannelContext): Span | null {
+  return startChannelSpan(context, false);
 }
-
-function finishChannelSpan(context: ChannelContext): void {
-  const span = context[kChannelSpan];
-  if (span === undefined) return;
-  delete context[kChannelSpan];
-  safeFinish(span);
-}
-
-function onChannelError(message: unknown): void {
-  const context = message as ChannelContext;
-  const span = context[kChannelSpan];
-  if (span !== undefined) recordSqlError(span, context.error);
-}
-
-function onChannelEnd(message: unknown): void {
-  // `end` closes the synchronous part; only a synchronous throw ends the operation there
-  const context = message as ChannelContext;
-  if (context.error !== undefined) finishChannelSpan(context);
-}
-
-function onChannelAsyncStart(message: unknown): void {
-  // published just before the caller's callback runs (or the promise settles): the span ends first
-  finishChannelSpan(message as ChannelContext);
-}
-
-function ignore(): void {}
-
-const QUERY_SUBSCRIBERS = {
-  start: onQueryStart,
-  end: onChannelEnd,
-  asyncStart: onChannelAsyncStart,
-  asyncEnd: ignore,
-  error: onChannelError,
-};
-const EXECUTE_SUBSCRIBERS = { ...QUERY_SUBSCRIBERS, start: onExecuteStart };
 
 let unsubscribe: (() => void) | undefined;
 
 function subscribeChannels(): void {
   if (unsubscribe !== undefined) return;
-  const query = dc.tracingChannel('mysql2:query');
-  const execute = dc.tracingChannel('mysql2:execute');
-  const poolConnect = dc.tracingChannel('mysql2:pool:connect');
-  query.subscribe(QUERY_SUBSCRIBERS);
-  execute.subscribe(EXECUTE_SUBSCRIBERS);
-  // the pool's getConnection callback and the query callbacks run in their caller's context
-  const unbind = [bindTracingChannel(query), bindTracingChannel(execute), bindTracingChannel(poolConnect)];
+  // the span ends before the caller's callback runs (or its promise settles); callbacks run in their
+  // caller's context, also the pool's getConnection callback
+  const options = { finishOn: 'asyncStart', end: SQL_END, bindContext: true } as const;
+  const undo = [
+    subscribeSpans('mysql2:query', startQueryFromChannel, options),
+    subscribeSpans('mysql2:execute', startExecuteFromChannel, options),
+    bindTracingChannel(dc.tracingChannel('mysql2:pool:connect')),
+  ];
   unsubscribe = () => {
-    query.unsubscribe(QUERY_SUBSCRIBERS);
-    execute.unsubscribe(EXECUTE_SUBSCRIBERS);
-    for (const undo of unbind) undo();
+    for (const done of undo) done();
   };
 }
 
@@ -214,45 +129,25 @@ function unsubscribeChannels(): void {
 // ---------------------------------------------------------------------------
 // older mysql2 3.x: patched prototypes
 
-function startCommandSpan(connection: Mysql2Connection, sql: unknown, values: unknown): Span | null {
-  try {
-    const options = typeof sql === 'object' && sql !== null ? (sql as Mysql2Command) : undefined;
-    const text = typeof sql === 'string' ? sql : typeof options?.sql === 'string' ? options.sql : undefined;
-    const config = connection.config ?? {};
-    const spanTags = baseTags();
-    if (typeof config.database === 'string' && config.database !== '') spanTags[tags.DB_INSTANCE] = config.database;
-    if (text !== undefined) spanTags[tags.DB_STATEMENT] = truncate(text);
-    if (typeof config.user === 'string' && config.user !== '') spanTags[tags.DB_USER] = config.user;
-    if (typeof config.socketPath === 'string' && config.socketPath !== '') {
-      spanTags[tags.PEER_HOSTNAME] = config.socketPath;
-    } else {
-      tagPeer(spanTags, config.host ?? 'localhost', config.port ?? 3306);
-    }
-    if (getConfig().captureParameters) {
-      const params = formatParameters(values !== undefined && typeof values !== 'function' ? values : options?.values);
-      if (params !== undefined) spanTags[DB_PARAMS] = params;
-    }
-    const command = (text === undefined ? undefined : sqlCommand(text, MYSQL)) ?? 'QUERY';
-    const span = startClientSpan(`mysql2:${command}`, spanTags);
-    rememberValues(span, values !== undefined && typeof values !== 'function' ? values : options?.values);
-    return span;
-  } catch (error) {
-    debug('mysql2: starting a query span failed', error);
-    return null;
-  }
+/** One statement as `startSqlSpan` takes it: `query(sql | options, values?)` with the connection `config`. */
+function mysqlStatement(config: Mysql2Config, sql: unknown, values: unknown): SqlStatement {
+  const options = typeof sql === 'object' && sql !== null ? (sql as Mysql2Command) : undefined;
+  const socket = typeof config.socketPath === 'string' && config.socketPath !== '' ? config.socketPath : undefined;
+  return {
+    component: 'mysql2',
+    dialect: MYSQL,
+    text: typeof sql === 'string' ? sql : typeof options?.sql === 'string' ? options.sql : undefined,
+    values: values !== undefined && typeof values !== 'function' ? values : options?.values,
+    database: config.database,
+    user: config.user,
+    // a Unix socket path is the peer's address
+    host: socket ?? config.host ?? 'localhost',
+    port: socket === undefined ? (config.port ?? 3306) : undefined,
+  };
 }
 
-/** The caller's callback, bound to the caller's context, finishing `span` (if any) before it runs. */
-function tracedCallback(callback: Callback, span: Span | null): Callback {
-  if (span === null) return bind(callback);
-  let pending = true;
-  return bind(function tracedCommandCallback(this: unknown, error: unknown, result?: unknown, fields?: unknown) {
-    if (pending) {
-      pending = false;
-      finishSpan(span, error);
-    }
-    return callback.call(this, error, result, fields);
-  });
+function startCommandSpan(connection: Mysql2Connection, sql: unknown, values: unknown): Span | null {
+  return startSqlSpan(mysqlStatement(connection.config ?? {}, sql, values));
 }
 
 // Event-emitter form (no callback): shared listeners, the span on the command under a symbol.
@@ -260,7 +155,7 @@ function onCommandError(this: Mysql2Command, error: unknown): void {
   const span = this[kCommandSpan];
   if (span !== undefined) {
     delete this[kCommandSpan];
-    finishSpan(span, error);
+    finishSqlSpan(span, error);
   }
   // With no listener of the caller's, `emit('error')` would have thrown: keep it so.
   if (this.listenerCount?.('error') === 1) throw error;
@@ -271,13 +166,13 @@ function onCommandEnd(this: Mysql2Command): void {
   const span = this[kCommandSpan];
   if (span === undefined) return;
   delete this[kCommandSpan];
-  safeFinish(span);
+  finishSqlSpan(span, undefined);
 }
 
 function watchCommand(command: unknown, span: Span): void {
   const emitter = command as Mysql2Command | undefined;
   if (typeof emitter?.on !== 'function' || typeof emitter.once !== 'function') {
-    safeFinish(span);
+    finishSqlSpan(span, undefined);
     return;
   }
   emitter[kCommandSpan] = span;
@@ -298,41 +193,23 @@ function wrapCommand(original: CommandFn): CommandFn {
     const span = wouldTrace() ? startCommandSpan(this, sql, values) : null;
     let watch = false;
     if (isCommand(sql)) {
-      if (typeof sql.onResult === 'function') sql.onResult = tracedCallback(sql.onResult as Callback, span);
+      if (typeof sql.onResult === 'function') sql.onResult = tracedCallback(span, sql.onResult as Callback, SQL_END);
       else watch = span !== null;
     } else if (typeof values === 'function') {
       // (sql, callback): mysql2 ignores a third argument then
-      values = tracedCallback(values as Callback, span);
+      values = tracedCallback(span, values as Callback, SQL_END);
     } else if (typeof callback === 'function') {
-      callback = tracedCallback(callback as Callback, span);
+      callback = tracedCallback(span, callback as Callback, SQL_END);
     } else {
       watch = span !== null;
     }
-    let command: unknown;
-    try {
-      command = original.call(this, sql, values, callback);
-    } catch (error) {
-      if (span !== null) finishSpan(span, error);
-      throw error;
-    }
+    const command =
+      span === null
+        ? original.call(this, sql, values, callback)
+        : traceCallbackCall(span, () => original.call(this, sql, values, callback), SQL_END);
     if (watch) watchCommand(isCommand(sql) ? sql : command, span!);
     return command;
   };
-}
-
-function wrapGetConnection(original: GetConnectionFn): GetConnectionFn {
-  return function getConnection(this: unknown, callback?: unknown) {
-    // a waiting checkout is served from another request's release(): run it in the caller's context
-    return original.call(this, typeof callback === 'function' ? bind(callback as Callback) : callback);
-  };
-}
-
-/** The object on `proto`'s chain that owns `name` (BaseConnection / BasePool since mysql2 3.11.5). */
-function ownerOf(proto: object, name: string): object | undefined {
-  for (let target: object | null = proto; target !== null; target = Object.getPrototypeOf(target) as object | null) {
-    if (Object.prototype.hasOwnProperty.call(target, name)) return target;
-  }
-  return undefined;
 }
 
 /**
@@ -352,12 +229,33 @@ export function patchMysql2Module(exports: unknown): void {
       if (owner !== undefined) wrapMethod(owner, name, wrapCommand);
     }
   }
+  patchPool(mysql2);
+}
+
+/**
+ * The pool, whatever the way in: `getConnection` runs its callback in the
+ * caller's context, and a `query` / `execute` whose checkout fails (the server
+ * is down) gets its error span there, since no connection ever runs it.
+ */
+function patchPool(mysql2: Mysql2Module): void {
   const poolProto = mysql2.Pool?.prototype;
-  const poolOwner =
-    poolProto === undefined
-      ? undefined
-      : (ownerOf(poolProto, 'getConnection') as Record<string, GetConnectionFn> | undefined);
-  if (poolOwner !== undefined) wrapMethod(poolOwner, 'getConnection', wrapGetConnection);
+  if (poolProto === undefined) return;
+  const checkoutOwner = ownerOf(poolProto, 'getConnection') as Record<string, GetConnectionFn> | undefined;
+  if (checkoutOwner !== undefined) wrapMethod(checkoutOwner, 'getConnection', bindCheckoutCallback);
+  for (const name of ['query', 'execute'] as const) {
+    const owner = ownerOf(poolProto, name) as Record<string, (...args: unknown[]) => unknown> | undefined;
+    if (owner !== undefined) wrapMethod(owner, name, wrapPoolStatement(describePoolStatement));
+  }
+}
+
+interface Mysql2Pool {
+  config?: { connectionConfig?: Mysql2Config };
+}
+
+/** `pool.query(sql | options, values?, callback?)`: the statement, with the pool's connection settings. */
+function describePoolStatement(pool: unknown, [sql, values]: unknown[]): SqlStatement | undefined {
+  if (sql === null || sql === undefined) return undefined;
+  return mysqlStatement((pool as Mysql2Pool).config?.connectionConfig ?? {}, sql, values);
 }
 
 /** Whether this copy of mysql2 publishes tracing channels that this Node can subscribe to. */
@@ -379,13 +277,15 @@ export const hook: ClientHook = {
     if (typeof (dc as { tracingChannel?: unknown }).tracingChannel === 'function') subscribeChannels();
   },
   patch(exports, version, moduleName) {
-    if (publishesTracingChannels(version)) return;
     // from `mysql2/promise`: the classes it loaded itself
-    const classes =
+    const classes = (
       moduleName === 'mysql2'
         ? exports
-        : { Connection: loadedBeside(exports, './lib/connection.js'), Pool: loadedBeside(exports, './lib/pool.js') };
-    patchMysql2Module(classes);
+        : { Connection: loadedBeside(exports, './lib/connection.js'), Pool: loadedBeside(exports, './lib/pool.js') }
+    ) as Mysql2Module;
+    // the channels see no query that fails before a connection exists: the pool is wrapped for those
+    if (publishesTracingChannels(version)) patchPool(classes);
+    else patchMysql2Module(classes);
   },
   unpatch() {
     unsubscribeChannels();

@@ -1,13 +1,12 @@
 import type { Span } from 'opentracing';
-import { peerHostTag } from '../client/http';
-import { startClientSpan, wouldTrace } from '../client/span';
-import { getConfig } from '../config';
+import { wouldTrace } from '../client/span';
 import { bind } from '../context';
 import { debug } from '../safe';
-import * as tags from '../tags';
-import { safeFinish } from '../tracer';
 import type { ClientHook } from './hook';
-import { DB_PARAMS, formatParameters, POSTGRES, recordSqlError, rememberValues, sqlCommand, truncate } from './sql';
+import { traceCall, traceCallbackCall, tracedCallback } from './lifecycle';
+import { bindCheckoutCallback, finishSqlSpan, ownerOf, SQL_END, startSqlSpan, wrapPoolStatement } from './sql-driver';
+import type { SqlStatement } from './sql-driver';
+import { POSTGRES } from './sql-statement';
 import { wrapMethod } from './wrap';
 
 /**
@@ -77,52 +76,24 @@ function isSubmittable(config: unknown): config is Submittable {
   return typeof config === 'object' && config !== null && typeof (config as QueryConfig).submit === 'function';
 }
 
+/** One query as `startSqlSpan` takes it: `query(text | config, values?)` on a client or pool with `settings`. */
+function pgStatement(settings: PgClient, config: unknown, values: unknown): SqlStatement {
+  const query = typeof config === 'string' ? { text: config } : (config as QueryConfig);
+  return {
+    component: 'pg',
+    dialect: POSTGRES,
+    text: typeof query.text === 'string' ? query.text : undefined,
+    values: Array.isArray(values) ? values : query.values,
+    database: settings.database,
+    user: settings.user,
+    host: settings.host ?? 'localhost',
+    port: settings.port ?? 5432,
+  };
+}
+
 /** Builds the span for one query; null when the tracer or our own code fails (the query goes on untraced). */
 function startQuerySpan(client: PgClient, config: unknown, values: unknown): Span | null {
-  try {
-    const query = typeof config === 'string' ? { text: config } : (config as QueryConfig);
-    const text = typeof query.text === 'string' ? query.text : undefined;
-    const spanTags: Record<string, unknown> = {
-      [tags.SPAN_KIND]: tags.KIND_CLIENT,
-      [tags.COMPONENT]: 'pg',
-      [tags.DB_TYPE]: 'sql',
-    };
-    if (typeof client.database === 'string' && client.database !== '') spanTags[tags.DB_INSTANCE] = client.database;
-    if (text !== undefined) spanTags[tags.DB_STATEMENT] = truncate(text);
-    if (typeof client.user === 'string' && client.user !== '') spanTags[tags.DB_USER] = client.user;
-    if (typeof client.host === 'string' && client.host !== '') spanTags[peerHostTag(client.host)] = client.host;
-    const port = Number(client.port);
-    if (Number.isInteger(port) && port > 0) spanTags[tags.PEER_PORT] = port;
-    if (getConfig().captureParameters) {
-      const params = formatParameters(Array.isArray(values) ? values : query.values);
-      if (params !== undefined) spanTags[DB_PARAMS] = params;
-    }
-    const command = (text === undefined ? undefined : sqlCommand(text, POSTGRES)) ?? 'QUERY';
-    const span = startClientSpan(`pg:${command}`, spanTags);
-    rememberValues(span, Array.isArray(values) ? values : query.values);
-    return span;
-  } catch (error) {
-    debug('pg: starting a query span failed', error);
-    return null;
-  }
-}
-
-function finishQuerySpan(span: Span, error: unknown): void {
-  if (error !== undefined && error !== null) recordSqlError(span, error);
-  safeFinish(span);
-}
-
-/** The caller's callback, bound to the caller's context, finishing `span` (if any) before it runs. */
-function tracedCallback(callback: Callback, span: Span | null): Callback {
-  if (span === null) return bind(callback);
-  let pending = true;
-  return bind(function tracedQueryCallback(this: unknown, error: unknown, result?: unknown) {
-    if (pending) {
-      pending = false;
-      finishQuerySpan(span, error);
-    }
-    return callback.call(this, error, result);
-  });
+  return startSqlSpan(pgStatement(client, config, values));
 }
 
 // Shared handlers shadowed onto a traced Submittable (state under kSubmitted), so
@@ -131,14 +102,14 @@ function tracedHandleReadyForQuery(this: Submittable, connection: unknown): unkn
   const state = completeSubmittable(this);
   if (state === undefined) return this.handleReadyForQuery(connection);
   const canceled = this._canceledDueToError;
-  finishQuerySpan(state.span, canceled === false ? undefined : canceled);
+  finishSqlSpan(state.span, canceled === false ? undefined : canceled);
   return state.ready.call(this, connection);
 }
 
 function tracedHandleError(this: Submittable, error: unknown, connection: unknown): unknown {
   const state = completeSubmittable(this);
   if (state === undefined) return this.handleError(error, connection);
-  finishQuerySpan(state.span, error);
+  finishSqlSpan(state.span, error);
   return state.error.call(this, error, connection);
 }
 
@@ -178,6 +149,7 @@ function watchSubmittable(query: Submittable, span: Span): void {
   query.handleError = tracedHandleError;
 }
 
+/** Runs a Submittable or callback-form query; a synchronous throw ends the span (and the shadowing). */
 function callQuery(
   original: QueryFn,
   client: PgClient,
@@ -186,15 +158,19 @@ function callQuery(
   values: unknown,
   callback: unknown,
 ): unknown {
-  try {
-    return original.call(client, config, values, callback);
-  } catch (error) {
-    if (span !== null) {
-      if (isSubmittable(config)) completeSubmittable(config);
-      finishQuerySpan(span, error);
-    }
-    throw error;
-  }
+  if (span === null) return original.call(client, config, values, callback);
+  return traceCallbackCall(
+    span,
+    () => {
+      try {
+        return original.call(client, config, values, callback);
+      } catch (error) {
+        if (isSubmittable(config)) completeSubmittable(config);
+        throw error;
+      }
+    },
+    SQL_END,
+  );
 }
 
 function wrapQuery(original: QueryFn): QueryFn {
@@ -212,46 +188,18 @@ function wrapQuery(original: QueryFn): QueryFn {
       return callQuery(original, this, span, config, values, callback);
     }
     if (typeof values === 'function') {
-      values = tracedCallback(values as Callback, span);
+      values = tracedCallback(span, values as Callback, SQL_END);
     } else if (typeof callback === 'function') {
-      callback = tracedCallback(callback as Callback, span);
+      callback = tracedCallback(span, callback as Callback, SQL_END);
     } else if (typeof config === 'object' && typeof (config as QueryConfig).callback === 'function') {
       // pg copies the config object; a `callback` argument overrides its callback without touching the caller's object
-      callback = tracedCallback((config as QueryConfig).callback as Callback, span);
+      callback = tracedCallback(span, (config as QueryConfig).callback as Callback, SQL_END);
     } else if (span !== null) {
-      const result = callQuery(original, this, span, config, values, callback);
-      finishOnSettle(result, span);
-      return result;
+      // the promise form: the caller gets a promise that settles like pg's (lifecycle.ts)
+      return traceCall(span, () => original.call(this, config, values, callback), SQL_END);
     }
     return callQuery(original, this, span, config, values, callback);
   };
-}
-
-/** The promise form: the caller gets pg's own promise; the span follows it on a side branch. */
-function finishOnSettle(result: unknown, span: Span): void {
-  if (typeof (result as Promise<unknown> | undefined)?.then !== 'function') {
-    finishQuerySpan(span, undefined);
-    return;
-  }
-  (result as Promise<unknown>).then(
-    () => finishQuerySpan(span, undefined),
-    (error: unknown) => finishQuerySpan(span, error),
-  );
-}
-
-function wrapConnect(original: ConnectFn): ConnectFn {
-  return function connect(this: unknown, callback?: unknown) {
-    // a waiting checkout is served from another request's release(): run it in the caller's context
-    return original.call(this, typeof callback === 'function' ? bind(callback as Callback) : callback);
-  };
-}
-
-/** The object on `proto`'s chain that owns `name` (pg's Pool is pg-pool's Pool subclassed). */
-function ownerOf(proto: object, name: string): object | undefined {
-  for (let target: object | null = proto; target !== null; target = Object.getPrototypeOf(target) as object | null) {
-    if (Object.prototype.hasOwnProperty.call(target, name)) return target;
-  }
-  return undefined;
 }
 
 /**
@@ -269,8 +217,21 @@ export function patchPgModule(exports: unknown): void {
   const clientProto = pg.Client?.prototype as { query?: QueryFn } | undefined;
   if (clientProto !== undefined) wrapMethod(clientProto, 'query', wrapQuery);
   const poolProto = pg.Pool?.prototype;
-  const poolOwner = poolProto === undefined ? undefined : ownerOf(poolProto, 'connect');
-  if (poolOwner !== undefined) wrapMethod(poolOwner as { connect?: ConnectFn }, 'connect', wrapConnect);
+  if (poolProto === undefined) return;
+  const connectOwner = ownerOf(poolProto, 'connect') as { connect?: ConnectFn } | undefined;
+  if (connectOwner !== undefined) wrapMethod(connectOwner, 'connect', bindCheckoutCallback);
+  const queryOwner = ownerOf(poolProto, 'query') as { query?: (...args: unknown[]) => unknown } | undefined;
+  if (queryOwner !== undefined) wrapMethod(queryOwner, 'query', wrapPoolStatement(describePoolQuery));
+}
+
+interface PgPool {
+  options?: PgClient;
+}
+
+/** `pool.query(text | config, values?, callback?)`: the statement, with the pool's connection settings. */
+function describePoolQuery(pool: unknown, [config, values]: unknown[]): SqlStatement | undefined {
+  if (config === null || config === undefined || typeof config === 'function') return undefined;
+  return pgStatement((pool as PgPool).options ?? {}, config, values);
 }
 
 /** The `pg` client hook (node-postgres 8 with pg-pool). */

@@ -1,16 +1,13 @@
 import Module, { createRequire } from 'node:module';
-import { tracingChannel } from 'node:diagnostics_channel';
 import type { Span } from 'opentracing';
-import { peerHostTag } from '../client/http';
-import { debug } from '../safe';
+import { startClientSpan } from '../client/span';
 import * as tags from '../tags';
-import { recordErrorOnSpan, safeFinish } from '../tracer';
 
 /**
- * What the `redis` and `ioredis` hooks share: the `db.statement` rule, the
- * tags of a Redis span, and the span lifecycle on a library's own
- * `TracingChannel`; and, with the `amqplib` hook too, finishing a span when a
- * promise settles and reaching a library's private files (`requireBeside`).
+ * The Redis rules the `redis` and `ioredis` hooks share: the `db.statement`
+ * rule and the one span builder that both the channel path and the patched
+ * path feed. (`requireBeside`, used by amqplib too, belongs in load.ts, which
+ * another engineer owns: it stays here until moved.)
  */
 
 /** Tag for the number of commands in a MULTI or a pipeline. */
@@ -48,120 +45,62 @@ export function redisStatement(command: string, first: unknown, rest: number): s
   return statement;
 }
 
-/** The tags every Redis span carries. `address` is a host name, an IP address or a Unix socket path. */
-export function redisTags(
-  component: string,
-  database: unknown,
-  address: string | undefined,
-  port: unknown,
-): Record<string, unknown> {
+/** Where a Redis command goes: read from the client (patched copies) or from a channel payload. */
+export interface RedisPeer {
+  database: unknown;
+  /** A host name, an IP address or a Unix socket path. */
+  address: string | undefined;
+  port: unknown;
+}
+
+/** The peer of a `TracingChannel` payload (node-redis and ioredis publish the same field names). */
+export function peerFromChannel(context: Record<string, unknown>): RedisPeer {
+  const address = context['serverAddress'];
+  return {
+    database: context['database'],
+    address: typeof address === 'string' ? address : undefined,
+    port: context['serverPort'],
+  };
+}
+
+/** The tags every Redis span carries. */
+function redisTags(component: string, peer: RedisPeer): Record<string, unknown> {
   const spanTags: Record<string, unknown> = {
     [tags.SPAN_KIND]: tags.KIND_CLIENT,
     [tags.COMPONENT]: component,
     [tags.DB_TYPE]: 'redis',
-    [tags.DB_INSTANCE]: String(database ?? 0),
+    [tags.DB_INSTANCE]: String(peer.database ?? 0),
   };
+  const { address, port } = peer;
   if (typeof address === 'string' && address !== '') {
     // a Unix socket has no host: OpenTracing's peer.address takes any address form
-    spanTags[address.startsWith('/') ? 'peer.address' : peerHostTag(address)] = address;
+    spanTags[address.startsWith('/') ? 'peer.address' : tags.peerHostTag(address)] = address;
     if (typeof port === 'number' || typeof port === 'string') spanTags[tags.PEER_PORT] = Number(port);
   }
   return spanTags;
 }
 
 /**
- * Finishes `span` when `promise` settles, recording a rejection as an error.
- * The caller keeps the original promise (and so the original error object);
- * the derived promise here never rejects.
+ * The one span builder for a Redis command, whichever way the hook saw it:
+ * `<component>:<COMMAND>`, `db.statement` by `redisStatement`.
  */
-export function finishWhenSettled(promise: unknown, span: Span): void {
-  if (promise === null || typeof (promise as PromiseLike<unknown> | undefined)?.then !== 'function') {
-    safeFinish(span);
-    return;
-  }
-  try {
-    void Promise.resolve(promise).then(
-      () => safeFinish(span),
-      (error: unknown) => {
-        recordErrorOnSpan(span, error);
-        safeFinish(span);
-      },
-    );
-  } catch (error) {
-    debug('watching a redis reply failed', error);
-    safeFinish(span);
-  }
+export function startRedisCommandSpan(
+  component: string,
+  peer: RedisPeer,
+  command: string,
+  first: unknown,
+  rest: number,
+): Span | null {
+  const spanTags = redisTags(component, peer);
+  spanTags[tags.DB_STATEMENT] = redisStatement(command, first, rest);
+  return startClientSpan(`${component}:${command}`, spanTags);
 }
 
-/**
- * Runs `call` for a traced operation: a throw is recorded on `span`, which is
- * finished, and rethrown; a returned promise finishes it when it settles;
- * anything else finishes it at once.
- */
-export function settleTraced(span: Span, call: () => unknown): unknown {
-  let result: unknown;
-  try {
-    result = call();
-  } catch (error) {
-    recordErrorOnSpan(span, error);
-    safeFinish(span);
-    throw error;
-  }
-  finishWhenSettled(result, span);
-  return result;
-}
-
-const kSpan = Symbol('otinst.channelSpan');
-
-/** A `TracingChannel` payload: the library's own fields, the error Node adds, and our span. */
-export type ChannelContext = Record<string, unknown> & { error?: unknown; [kSpan]?: Span | undefined };
-
-function finishChannelSpan(context: ChannelContext): void {
-  const span = context[kSpan];
-  if (span === undefined) return;
-  context[kSpan] = undefined;
-  safeFinish(span);
-}
-
-/**
- * Subscribes to a library's `TracingChannel` and runs one span per traced
- * operation: `startSpan(context)` makes it (in the caller's async context:
- * `start` is published synchronously where the operation begins); an `error`
- * marks it; it finishes on `asyncEnd`, or on `end` when the operation threw
- * synchronously (then no `asyncEnd` follows). Returns the unsubscribe
- * function.
- *
- * A subscriber that throws would surface as an uncaught exception in the
- * application, so every handler swallows its own failures.
- */
-export function subscribeSpans(name: string, startSpan: (context: ChannelContext) => Span | null): () => void {
-  const channel = tracingChannel<unknown, ChannelContext>(name);
-  const handlers = {
-    start(context: ChannelContext) {
-      try {
-        const span = startSpan(context);
-        if (span !== null) context[kSpan] = span;
-      } catch (error) {
-        debug(`${name} start handler failed`, error);
-      }
-    },
-    end(context: ChannelContext) {
-      // async operations publish `end` before they settle, with no error yet
-      if (context.error !== undefined) finishChannelSpan(context);
-    },
-    asyncStart() {},
-    asyncEnd(context: ChannelContext) {
-      finishChannelSpan(context);
-    },
-    error(context: ChannelContext) {
-      const span = context[kSpan];
-      if (span !== undefined) recordErrorOnSpan(span, context.error);
-    },
-  };
-  channel.subscribe(handlers);
-  return () => {
-    channel.unsubscribe(handlers);
-  };
+/** The one span builder for a MULTI or a pipeline: `<component>:MULTI` / `<component>:PIPELINE`. */
+export function startRedisBatchSpan(component: string, peer: RedisPeer, multi: boolean, size: unknown): Span | null {
+  const spanTags = redisTags(component, peer);
+  spanTags[BATCH_SIZE] = size;
+  return startClientSpan(`${component}:${multi ? 'MULTI' : 'PIPELINE'}`, spanTags);
 }
 
 type ModuleCache = Record<string, { exports: unknown; filename: string } | undefined>;

@@ -1,18 +1,13 @@
 import type { Span } from 'opentracing';
-import { startClientSpan, wouldTrace } from '../client/span';
+import { wouldTrace } from '../client/span';
 import { bind } from '../context';
 import { debug, safeExecute } from '../safe';
-import { DB_STATEMENT } from '../tags';
+import { subscribeSpans } from './channels';
+import type { ChannelContext } from './channels';
 import type { ClientHook } from './hook';
-import {
-  BATCH_SIZE,
-  type ChannelContext,
-  redisStatement,
-  redisTags,
-  requireBeside,
-  settleTraced,
-  subscribeSpans,
-} from './redis-common';
+import { traceCall } from './lifecycle';
+import { peerFromChannel, requireBeside, startRedisBatchSpan, startRedisCommandSpan } from './redis-common';
+import type { RedisPeer } from './redis-common';
 import { wrapMethod } from './wrap';
 
 /**
@@ -69,19 +64,16 @@ type Prototype = Record<string, AnyFunction>;
 function startCommandFromChannel(context: ChannelContext): Span | null {
   // pipeline members are published too (with batchMode): the PIPELINE span stands for them
   if (context['batchMode'] !== undefined || !wouldTrace()) return null;
-  const command = String(context['command']);
   // node-redis sanitizes `args` itself (values become '?'); args[0] is the command
   const args = Array.isArray(context['args']) ? (context['args'] as unknown[]) : [];
-  const spanTags = redisTags(COMPONENT, context['database'], context['serverAddress'] as string, context['serverPort']);
-  spanTags[DB_STATEMENT] = redisStatement(command, args[1], Math.max(args.length - 2, 0));
-  return startClientSpan(`redis:${command}`, spanTags);
+  const peer = peerFromChannel(context);
+  return startRedisCommandSpan(COMPONENT, peer, String(context['command']), args[1], Math.max(args.length - 2, 0));
 }
 
 function startBatchFromChannel(context: ChannelContext): Span | null {
   if (!wouldTrace()) return null;
-  const spanTags = redisTags(COMPONENT, context['database'], context['serverAddress'] as string, context['serverPort']);
-  spanTags[BATCH_SIZE] = context['batchSize'];
-  return startClientSpan(context['batchMode'] === 'PIPELINE' ? 'redis:PIPELINE' : 'redis:MULTI', spanTags);
+  const multi = context['batchMode'] !== 'PIPELINE';
+  return startRedisBatchSpan(COMPONENT, peerFromChannel(context), multi, context['batchSize']);
 }
 
 function subscribeChannels(): void {
@@ -95,19 +87,17 @@ function subscribeChannels(): void {
 // ---------------------------------------------------------------------------
 // Patched copies
 
-function clientTags(client: unknown): Record<string, unknown> {
+function clientPeer(client: unknown): RedisPeer {
   const self = (client as NodeRedisClient)._self ?? (client as NodeRedisClient);
   const options = self.options;
   const socket = options?.socket;
   const database = self[kDatabase] ?? options?.database ?? 0;
-  if (socket?.path !== undefined) return redisTags(COMPONENT, database, socket.path, undefined);
-  return redisTags(COMPONENT, database, socket?.host ?? 'localhost', socket?.port ?? 6379);
+  if (socket?.path !== undefined) return { database, address: socket.path, port: undefined };
+  return { database, address: socket?.host ?? 'localhost', port: socket?.port ?? 6379 };
 }
 
 function startCommandSpan(client: unknown, command: string, first: unknown, rest: number): Span | null {
-  const spanTags = clientTags(client);
-  spanTags[DB_STATEMENT] = redisStatement(command, first, rest);
-  return startClientSpan(`redis:${command}`, spanTags);
+  return startRedisCommandSpan(COMPONENT, clientPeer(client), command, first, rest);
 }
 
 /** A span for a command given as Redis sees it: `['SET', key, value]`. */
@@ -116,9 +106,7 @@ function startArgsSpan(client: unknown, redisArgs: readonly unknown[]): Span | n
 }
 
 function startBatchSpan(client: unknown, multi: boolean, size: number): Span | null {
-  const spanTags = clientTags(client);
-  spanTags[BATCH_SIZE] = size;
-  return startClientSpan(multi ? 'redis:MULTI' : 'redis:PIPELINE', spanTags);
+  return startRedisBatchSpan(COMPONENT, clientPeer(client), multi, size);
 }
 
 /** `wrapMethod` with the loose method type that these untyped library internals need. */
@@ -126,22 +114,27 @@ function wrap(target: Prototype, name: string, makeWrapper: (original: AnyFuncti
   wrapMethod(target, name, (original) => makeWrapper(original as AnyFunction));
 }
 
-/** Calls `original`; when there is a span, finishes it when the returned promise settles. */
+/** Calls `original`; when there is a span, finishes it when the returned promise settles (lifecycle.ts). */
 function callTraced(span: Span | null, original: AnyFunction, self: unknown, args: unknown[]): unknown {
   if (span === null) return original.apply(self, args);
-  return settleTraced(span, () => original.apply(self, args));
+  return traceCall(span, () => original.apply(self, args));
 }
 
-/** Remembers the database a client selected, once the SELECT (or a MULTI holding one) succeeded. */
-function rememberDatabase(client: unknown, result: unknown, database: unknown): void {
-  if (typeof database !== 'number' || typeof (result as PromiseLike<unknown> | undefined)?.then !== 'function') return;
+/**
+ * Remembers the database a client selected, once the SELECT (or a MULTI
+ * holding one) succeeded. Returns what the caller gets: a promise derived from
+ * `result`, so that a rejection still reaches the caller unhandled-or-not as
+ * it would without otinst.
+ */
+function rememberDatabase(client: unknown, result: unknown, database: unknown): unknown {
+  if (typeof database !== 'number' || typeof (result as PromiseLike<unknown> | undefined)?.then !== 'function') {
+    return result;
+  }
   const self = (client as NodeRedisClient)._self ?? (client as NodeRedisClient);
-  (result as PromiseLike<unknown>).then(
-    () => {
-      self[kDatabase] = database;
-    },
-    () => {},
-  );
+  return (result as PromiseLike<unknown>).then((value) => {
+    self[kDatabase] = database;
+    return value;
+  });
 }
 
 function isolated(options: unknown): boolean {
@@ -227,9 +220,7 @@ function patchRedis4(proto: Prototype, commands: Record<string, CommandModule>, 
       const size = Array.isArray(commands) ? commands.length : 0;
       // a chain id marks a MULTI (redis 4 sends MULTI/EXEC around it); none, a pipeline
       const span = startBatchSpan(this, chainId !== undefined, size);
-      const result = callTraced(span, original, this, [commands, selectedDB, chainId]);
-      rememberDatabase(this, result, selectedDB);
-      return result;
+      return rememberDatabase(this, callTraced(span, original, this, [commands, selectedDB, chainId]), selectedDB);
     };
   });
   wrap(proto, 'SELECT', (original) => {
@@ -238,9 +229,7 @@ function patchRedis4(proto: Prototype, commands: Record<string, CommandModule>, 
       const database = typeof options === 'number' ? options : db;
       if (!active) return original.call(this, options, db);
       const span = wouldTrace() ? startCommandSpan(this, 'SELECT', database, 0) : null;
-      const result = callTraced(span, original, this, [options, db]);
-      rememberDatabase(this, result, database);
-      return result;
+      return rememberDatabase(this, callTraced(span, original, this, [options, db]), database);
     };
   });
 }
@@ -266,17 +255,14 @@ function patchRedis5(proto: Prototype) {
       return function executeBatch(this: unknown, commands: unknown, selectedDB: unknown) {
         if (!active || !wouldTrace()) return original.call(this, commands, selectedDB);
         const span = startBatchSpan(this, multi, Array.isArray(commands) ? commands.length : 0);
-        const result = callTraced(span, original, this, [commands, selectedDB]);
-        rememberDatabase(this, result, selectedDB);
-        return result;
+        return rememberDatabase(this, callTraced(span, original, this, [commands, selectedDB]), selectedDB);
       };
     });
   }
   wrap(proto, 'SELECT', (original) => {
     return function SELECT(this: unknown, db: unknown) {
       const result = original.call(this, db);
-      if (active) rememberDatabase(this, result, db);
-      return result;
+      return active ? rememberDatabase(this, result, db) : result;
     };
   });
 }

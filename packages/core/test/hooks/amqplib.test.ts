@@ -5,6 +5,7 @@ import { initGlobalTracer, MockTracer, Span, Tracer } from 'opentracing';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { getCurrentSpan, installPatches, runWithSpan, startChildSpan, uninstallPatches } from '@otinst/core';
 import { instrumentAmqplib } from '../../src/hooks/amqplib';
+import { unhandledRejectionsDuring } from './hook-support';
 import { serviceAvailable } from '../../../../test/support/services';
 import { jaegerTracer, otelTracer, recorderTracer, type TracerUnderTest } from '../../../../test/support/tracers';
 
@@ -239,21 +240,35 @@ describe.skipIf(!up)('amqplib hook', () => {
         const ch = channel();
         const queue = await queueOn(ch);
         const failure = new Error('handler failed');
-        const { consumer, all } = deliveries(2, async (message) => {
+        let settled = 0;
+        let done!: () => void;
+        const all = new Promise<void>((resolve) => (done = resolve));
+        // an async consumer whose promise only amqplib holds (and ignores)
+        const consumer: Consumer = async (message) => {
+          // null: the broker cancelled the consumer (the queue is deleted after the test)
+          if (message === null) return;
+          try {
+            await settle();
+            // still inside the consumer span after an await
+            startChildSpan('work').finish();
+            if (message.content.toString() === '2') throw failure;
+          } finally {
+            if (++settled === 2) done();
+          }
+        };
+        // its rejection reaches unhandledRejection, as without otinst (issue 11)
+        const unhandled = await unhandledRejectionsDuring(async () => {
+          await ch.consume(queue, consumer);
+          const parent = recorder.tracer.startSpan('request');
+          runWithSpan(parent, () => {
+            ch.sendToQueue(queue, Buffer.from('1'));
+            ch.sendToQueue(queue, Buffer.from('2'));
+          });
+          parent.finish();
+          await all;
           await settle();
-          // still inside the consumer span after an await
-          startChildSpan('work').finish();
-          if (message.content.toString() === '2') throw failure;
         });
-        await ch.consume(queue, consumer);
-        const parent = recorder.tracer.startSpan('request');
-        runWithSpan(parent, () => {
-          ch.sendToQueue(queue, Buffer.from('1'));
-          ch.sendToQueue(queue, Buffer.from('2'));
-        });
-        parent.finish();
-        await all;
-        await settle();
+        expect(unhandled).toEqual([failure]);
         const spans = recorder.spans();
         const consumed = spans.filter((s) => s.operationName === `amqp:consume ${queue}`);
         const work = spans.filter((s) => s.operationName === 'work');

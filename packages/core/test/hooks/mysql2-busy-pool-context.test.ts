@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import mysql from 'mysql2';
 import type { Span } from 'opentracing';
-import { getCurrentSpan, installPatches, runWithSpan, uninstallPatches } from '@otinst/core';
+import { configure, getCurrentSpan, installPatches, resetConfig, runWithSpan, uninstallPatches } from '@otinst/core';
 import { hook } from '../../src/hooks/mysql2';
 import { serviceAvailable } from '../../../../test/support/services';
 import { recorderTracer } from '../../../../test/support/tracers';
@@ -36,10 +36,13 @@ const LIBRARIES = [
 
 describe.skipIf(!up)('mysql2 pool with connectionLimit: 1 under 50 concurrent flows', () => {
   beforeAll(() => {
+    // the statements' numbers name the flows: kept verbatim here (the default replaces them by `?`)
+    configure({ captureSqlLiterals: true });
     installPatches(['mysql2']);
     hook.patch(mysqlOld, '3.15.3');
   });
 
+  afterAll(() => resetConfig());
   afterAll(() => {
     uninstallPatches();
   });

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import type { Span } from 'opentracing';
-import { getCurrentSpan, installPatches, runWithSpan, uninstallPatches } from '@otinst/core';
+import { configure, getCurrentSpan, installPatches, resetConfig, runWithSpan, uninstallPatches } from '@otinst/core';
 import { serviceAvailable } from '../../../../test/support/services';
 import { recorderTracer } from '../../../../test/support/tracers';
 
@@ -23,10 +23,13 @@ describe.skipIf(!up)('pg pool with max: 1 under 50 concurrent flows', () => {
   let pool: pg.Pool;
 
   beforeAll(() => {
+    // the statements' numbers name the flows: kept verbatim here (the default replaces them by `?`)
+    configure({ captureSqlLiterals: true });
     installPatches(['pg']);
     pool = new pg.Pool({ ...CONFIG, max: 1 });
   });
 
+  afterAll(() => resetConfig());
   afterAll(async () => {
     await pool?.end();
     uninstallPatches();

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
-import { formatParameters, MYSQL, POSTGRES, sqlCommand, STATEMENT_LIMIT, truncate } from '../../src/hooks/sql';
+import { formatParameters } from '../../src/hooks/sql-errors';
+import { MYSQL, POSTGRES, sqlCommand, STATEMENT_LIMIT, truncate } from '../../src/hooks/sql-statement';
 
 /** The SQL helpers that name the pg and mysql2 spans and shape their statement tags. */
 

@@ -1,15 +1,11 @@
-import type { Span } from 'opentracing';
 import { getConfig } from '../config';
-import { safeExecute } from '../safe';
-import { recordErrorOnSpan } from '../tracer';
 
 /**
- * SQL text helpers shared by the `pg` and `mysql2` hooks: the command word that
- * names the span, the statement as tagged (truncated, and with literals
- * replaced where the library only shows the text with the values already
- * inside), and the optional parameter tag. Scanners here read at most a
- * bounded prefix of a statement: a 10 MB bulk INSERT costs the same as a
- * short one.
+ * The SQL statement scanner of the `pg`, `mysql2` and `knex` hooks: the
+ * command word that names the span, and the statement as tagged (literals
+ * replaced by `?` unless `captureSqlLiterals`, truncated). Scanners read at
+ * most a bounded prefix of a statement: a 10 MB bulk INSERT costs the same as
+ * a short one.
  */
 
 /** Longest `db.statement` / `db.params` tag, in UTF-16 code units. */
@@ -245,66 +241,168 @@ export function truncate(text: string, limit: number = STATEMENT_LIMIT): string 
   return `${text.slice(0, cut)}…`;
 }
 
+/** Keywords after which a `-` starts a negative number, not a subtraction. */
+const BEFORE_NEGATIVE = new Set([
+  'SELECT',
+  'WHERE',
+  'AND',
+  'OR',
+  'NOT',
+  'IN',
+  'IS',
+  'BY',
+  'SET',
+  'VALUES',
+  'THEN',
+  'ELSE',
+  'WHEN',
+  'CASE',
+  'BETWEEN',
+  'LIKE',
+  'RETURN',
+  'LIMIT',
+  'OFFSET',
+  'ON',
+  'HAVING',
+  'ANY',
+  'ALL',
+  'SOME',
+  'DEFAULT',
+  'AS',
+]);
+
+/** Characters after which a `-` starts a negative number. */
+const BEFORE_NEGATIVE_CHARS = '=<>(,+-*/%!|&^~[';
+
 /**
- * Replaces the literals of a MySQL statement by `?`: strings ('...', "...",
- * with backslash escapes and doubled quotes; `X'..'`/`B'..'`/`N'..'`),
- * numbers (decimal, hex, with exponent) and `TRUE`/`FALSE`. Keeps keywords,
- * identifiers (also `backticked`), `NULL`, operators and comments; scans the
+ * Where the literal of a number at `at` starts: at its `-` when that sign can
+ * only be one (after an operator, an opening parenthesis, a comma, a keyword
+ * or the start), else at `at` (`a -1` stays a subtraction: `a -?`).
+ */
+function numberStart(sql: string, at: number, floor: number): number {
+  let i = at - 1;
+  while (i >= floor && isSpace(sql.charCodeAt(i))) i--;
+  if (i < floor || sql.charCodeAt(i) !== DASH) return at;
+  const sign = i;
+  i--;
+  while (i >= floor && isSpace(sql.charCodeAt(i))) i--;
+  if (i < floor) return floor === 0 ? sign : at;
+  const before = sql[i]!;
+  if (BEFORE_NEGATIVE_CHARS.includes(before)) return sign;
+  if (!isLetter(sql.charCodeAt(i))) return at;
+  let j = i;
+  while (j > 0 && isWordChar(sql.charCodeAt(j - 1))) j--;
+  return BEFORE_NEGATIVE.has(sql.slice(j, i + 1).toUpperCase()) ? sign : at;
+}
+
+/** How many literals `scrubSqlLiterals` hands back for error scrubbing. */
+const FOUND_LIMIT = 64;
+
+/** A literal's value as a server would quote it in an error: quotes, prefix and doubled quotes taken out. */
+function literalValue(text: string): string {
+  const open = text.search(/['"$]/);
+  if (open === -1) return text;
+  const quote = text[open]!;
+  if (quote === '$') {
+    const tag = text.slice(open, text.indexOf('$', open + 1) + 1);
+    return text.slice(open + tag.length, text.endsWith(tag) ? -tag.length : undefined);
+  }
+  const body = text.slice(open + 1, text.endsWith(quote) && text.length > open + 1 ? -1 : undefined);
+  return body.split(quote + quote).join(quote);
+}
+
+/** A one-letter string prefix: PostgreSQL `E'..'` (escapes), `B'..'`, `X'..'`, `N'..'`; MySQL `X`, `B`, `N`. */
+const STRING_PREFIX = /^[xXbBnNeE]$/;
+
+/**
+ * Replaces the string and number literals of a statement by `?`, keeping its
+ * shape: strings (`'...'` with doubled quotes; PostgreSQL `E'..'` with
+ * backslash escapes, `B'..'`, `X'..'`, `N'..'`, `U&'..'`, dollar-quoted
+ * `$$..$$` / `$tag$..$tag$`; MySQL `"..."` and backslash escapes, `X'..'`,
+ * `B'..'`, `N'..'`), numbers (decimal, exponent, `0x1F`, `0b101`, and a
+ * leading `-` where it can only be a sign) and, for MySQL, `TRUE`/`FALSE`.
+ * Keeps keywords, identifiers (`"quoted"` in PostgreSQL, `backticked` in
+ * MySQL), placeholders (`$1`, `?`), `NULL`, operators and comments; scans the
  * SQL inside MySQL's executable comments (`/*! ... *\/`). A literal left open
  * (the text ends inside it) becomes `?` as well. Stops once the output
  * reaches `limit` (then truncated like `truncate`).
  *
- * This is for the text mysql2 ≥ 3.20 publishes on its tracing channel, where
- * the values of `query(sql, values)` are already formatted into the SQL.
- *
  * @example
  * ```ts
- * sanitizeMysqlStatement("SELECT * FROM t WHERE a = 'x\\'y' AND b IN (1, 2.5e3)");
+ * scrubSqlLiterals("SELECT * FROM t WHERE a = 'x' AND b IN (1, -2.5e3)", POSTGRES);
  * // 'SELECT * FROM t WHERE a = ? AND b IN (?, ?)'
  * ```
  */
-export function sanitizeMysqlStatement(sql: string, limit: number = STATEMENT_LIMIT): string {
+export function scrubSqlLiterals(
+  sql: string,
+  dialect: SqlDialect,
+  limit: number = STATEMENT_LIMIT,
+  found?: string[],
+): string {
+  const mysql = dialect.mysql;
   const end = sql.length;
   let out = '';
   // sql[copyFrom, i) is scanned code not yet copied to `out`; literals are never copied
   let copyFrom = 0;
   let i = 0;
+  const literal = (start: number, after: number) => {
+    out += `${sql.slice(copyFrom, start)}?`;
+    if (found !== undefined && found.length < FOUND_LIMIT) found.push(literalValue(sql.slice(start, after)));
+    copyFrom = after;
+    i = after;
+  };
   while (i < end && out.length + (i - copyFrom) <= limit) {
     const code = sql.charCodeAt(i);
-    if (code === SINGLE || code === DOUBLE) {
-      out += `${sql.slice(copyFrom, i)}?`;
-      i = skipQuoted(sql, i, end, code, true);
-      copyFrom = i;
+    if (code === SINGLE || (code === DOUBLE && mysql)) {
+      literal(i, skipQuoted(sql, i, end, code, mysql));
       continue;
     }
-    if (code === BACKTICK) {
+    if (code === BACKTICK || code === DOUBLE) {
+      // identifiers: MySQL `name`, PostgreSQL "name"
       i = skipQuoted(sql, i, end, code, false);
       continue;
     }
-    const comment = commentEnd(sql, i, end, MYSQL, true);
+    const comment = commentEnd(sql, i, end, dialect, true);
     if (comment !== -1) {
       i = comment;
       continue;
     }
+    if (code === DOLLAR && !mysql) {
+      if (isDigit(sql.charCodeAt(i + 1))) {
+        // a `$1` placeholder
+        i++;
+        while (i < end && isDigit(sql.charCodeAt(i))) i++;
+        continue;
+      }
+      const tag = dollarTag(sql, i, end);
+      if (tag !== undefined) {
+        const close = sql.indexOf(tag, i + tag.length);
+        literal(i, close === -1 ? end : close + tag.length);
+        continue;
+      }
+      i++;
+      continue;
+    }
     if (isDigit(code) || (code === DOT && isDigit(sql.charCodeAt(i + 1)))) {
-      out += `${sql.slice(copyFrom, i)}?`;
-      i = skipNumber(sql, i, end);
-      copyFrom = i;
+      literal(numberStart(sql, i, copyFrom), skipNumber(sql, i, end));
       continue;
     }
     if (isWordChar(code)) {
       let j = i;
       while (j < end && isWordChar(sql.charCodeAt(j))) j++;
-      if (j - i === 1 && sql.charCodeAt(j) === SINGLE && /[xXbBnN]/.test(sql[i]!)) {
-        // X'0A' / B'01' / N'text': the prefix belongs to the literal
-        out += `${sql.slice(copyFrom, i)}?`;
-        i = skipQuoted(sql, j, end, SINGLE, true);
-        copyFrom = i;
+      const word = sql.slice(i, j);
+      if (sql.charCodeAt(j) === SINGLE && STRING_PREFIX.test(word) && (!mysql || !/[eE]/.test(word))) {
+        // E'..' / X'0A' / B'01' / N'text': the prefix belongs to the literal; only E'' has escapes in PostgreSQL
+        literal(i, skipQuoted(sql, j, end, SINGLE, mysql || /[eE]/.test(word)));
         continue;
       }
-      if (j - i === 4 || j - i === 5) {
-        const word = sql.slice(i, j).toUpperCase();
-        if (word === 'TRUE' || word === 'FALSE') {
+      if (!mysql && (word === 'U' || word === 'u') && sql.charCodeAt(j) === 38 && sql.charCodeAt(j + 1) === SINGLE) {
+        literal(i, skipQuoted(sql, j + 1, end, SINGLE, false));
+        continue;
+      }
+      if (mysql && (j - i === 4 || j - i === 5)) {
+        const upper = word.toUpperCase();
+        if (upper === 'TRUE' || upper === 'FALSE') {
           out += `${sql.slice(copyFrom, i)}?`;
           copyFrom = j;
         }
@@ -317,6 +415,28 @@ export function sanitizeMysqlStatement(sql: string, limit: number = STATEMENT_LI
   out += sql.slice(copyFrom, Math.min(i, end));
   // stopped before the end: mark the cut
   return truncate(i < end ? `${out}…` : out, limit);
+}
+
+/**
+ * `scrubSqlLiterals` for MySQL: for the text mysql2 ≥ 3.20 publishes on its
+ * tracing channel, where the values of `query(sql, values)` are already
+ * formatted into the SQL.
+ */
+export function sanitizeMysqlStatement(sql: string, limit: number = STATEMENT_LIMIT): string {
+  return scrubSqlLiterals(sql, MYSQL, limit);
+}
+
+/**
+ * `db.statement` for a statement as the caller wrote it: literals replaced by
+ * `?` (`scrubSqlLiterals`) unless `configure({ captureSqlLiterals: true })`;
+ * truncated either way. `valuesInside`: the text has the query's parameter
+ * values formatted in (mysql2's channel payload): those are scrubbed whatever
+ * the setting. `found` collects the literals taken out (servers quote them in
+ * their error messages, which are scrubbed of them too).
+ */
+export function sqlStatementTag(sql: string, dialect: SqlDialect, valuesInside = false, found?: string[]): string {
+  if (!valuesInside && getConfig().captureSqlLiterals) return truncate(sql);
+  return scrubSqlLiterals(sql, dialect, STATEMENT_LIMIT, found);
 }
 
 /** The index after a numeric literal at `at`: `12`, `1.5`, `.5`, `1e-7`, `0x1F`, `0b101`. */
@@ -341,90 +461,4 @@ function skipNumber(sql: string, at: number, end: number): number {
   // `1abc` is an identifier in MySQL; swallow the rest of the word with the number
   while (i < end && isWordChar(sql.charCodeAt(i))) i++;
   return i;
-}
-
-function jsonValue(_key: string, value: unknown): unknown {
-  if (typeof value === 'bigint') return value.toString();
-  if (
-    typeof value === 'object' &&
-    value !== null &&
-    'type' in value &&
-    (value as { type: unknown }).type === 'Buffer'
-  ) {
-    const data = (value as { data?: unknown }).data;
-    return `<Buffer ${Array.isArray(data) ? data.length : '?'} bytes>`;
-  }
-  return value;
-}
-
-/**
- * The `db.params` tag (only with `configure({ captureParameters: true })`): the values
- * as JSON (bigints as strings, buffers by size), truncated.
- */
-export function formatParameters(values: unknown): string | undefined {
-  if (values === undefined || values === null) return undefined;
-  const text = safeExecute('formatting SQL parameters', () => JSON.stringify(values, jsonValue), undefined);
-  return truncate(text ?? String(values));
-}
-
-/** Tag for SQL parameter values, written only with `configure({ captureParameters: true })`. */
-export const DB_PARAMS = 'db.params';
-
-/**
- * The parameter values of each traced query, kept (only while its span is
- * alive) to scrub them from its error: databases quote the offending value in
- * their messages (PostgreSQL's `invalid input syntax for type integer: "…"`,
- * MySQL's `Incorrect integer value: '…'`), and an error log must not carry
- * what `db.statement` leaves out.
- */
-const queryValues = new WeakMap<object, readonly unknown[]>();
-
-/** Remembers `values` of the query traced by `span`, unless parameters are recorded anyway. */
-export function rememberValues(span: Span | null, values: unknown): void {
-  if (span === null || getConfig().captureParameters || !Array.isArray(values) || values.length === 0) return;
-  queryValues.set(span, values);
-}
-
-function secretsOf(values: readonly unknown[]): string[] {
-  const secrets: string[] = [];
-  for (const value of values) {
-    let text: string | undefined;
-    if (typeof value === 'string') text = value;
-    else if (typeof value === 'number' || typeof value === 'bigint') text = String(value);
-    else if (Buffer.isBuffer(value)) text = value.toString('utf8');
-    // a one-character value says nothing, and would scrub the message to pieces
-    if (text !== undefined && text.length >= 2) secrets.push(text);
-  }
-  // longest first, so that a value containing another is scrubbed whole
-  return secrets.sort((a, b) => b.length - a.length);
-}
-
-/** `error` with the query's parameter values replaced by `?` in its message and stack. */
-function withoutValues(error: unknown, values: readonly unknown[]): unknown {
-  if (!(error instanceof Error)) return error;
-  const secrets = secretsOf(values);
-  let message = error.message;
-  let stack = error.stack;
-  for (const secret of secrets) {
-    message = message.split(secret).join('?');
-    if (stack !== undefined) stack = stack.split(secret).join('?');
-  }
-  if (message === error.message && stack === error.stack) return error;
-  // a copy for the log (same class, so the same error.kind); the caller keeps the original
-  const copy = Object.create(Object.getPrototypeOf(error) as object) as Error & { code?: unknown };
-  Object.defineProperty(copy, 'message', { value: message, writable: true, configurable: true });
-  Object.defineProperty(copy, 'stack', { value: stack, writable: true, configurable: true });
-  // pg's DatabaseError names itself with an own property
-  if (Object.prototype.hasOwnProperty.call(error, 'name')) {
-    Object.defineProperty(copy, 'name', { value: error.name, writable: true, configurable: true });
-  }
-  const code = (error as { code?: unknown }).code;
-  if (code !== undefined) copy.code = code;
-  return copy;
-}
-
-/** Records a failed query on its span, its parameter values scrubbed from the error (see `rememberValues`). */
-export function recordSqlError(span: Span, error: unknown): void {
-  const values = queryValues.get(span);
-  recordErrorOnSpan(span, values === undefined ? error : withoutValues(error, values));
 }
