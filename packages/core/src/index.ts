@@ -21,6 +21,7 @@ export { errorFields, recordErrorOnSpan, resolveTracer } from './tracer';
 export { NodeRequestWrapper, stripCredentials } from './server/request';
 export { beforeRequest, isIgnored, ServerSpan, startServerSpan, type ResponseHeaderReader } from './server/span';
 export { finishWithResponse, readNodeResponseHeader, type RouteResolver } from './server/node';
+export { claim, claimOf } from './server/claim';
 export { resolveOptions, setupTracing, type ResolvedOptions } from './options';
 export { beforeHttpRequest, splitHostAndPort, type HttpClientRequest } from './client/http';
 export { ClientInterceptors, type ClientInterceptor } from './client/interceptors';
