@@ -95,7 +95,7 @@ export function tracingMiddleware(tracer?: Tracer, options?: ExpressTracingOptio
     req[kServerSpan] = handle;
     req[kRouter] = router;
     if (hasBody(req)) bindEmitter(req);
-    finishWithResponse(handle, res, res, undefined, resolveRoute);
+    finishWithResponse(handle, res, { resolveRoute });
     runWithSpan(handle.span, next);
   };
 }

@@ -78,7 +78,7 @@ function createStartHook(options: ResolvedOptions) {
       if (handle !== null) {
         (request as TracedRequest)[kServerSpan] = handle;
         // the Node response's `close` comes once, for completed, aborted and hijacked replies alike
-        finishWithResponse(handle, reply.raw, reply, readReplyHeader);
+        finishWithResponse(handle, reply.raw, { response: reply, readHeader: readReplyHeader });
       }
     } catch (error) {
       debug(`${PACKAGE}: starting the server span failed`, error);

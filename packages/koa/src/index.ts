@@ -104,7 +104,7 @@ export function tracingMiddleware(tracer?: Tracer, options?: KoaTracingOptions):
     ctx.onerror = recordingOnerror;
     const res = ctx.res as TracedResponse;
     res[kContext] = ctx;
-    finishWithResponse(handle, res, ctx, readResponseHeader, resolveRoute);
+    finishWithResponse(handle, res, { response: ctx, readHeader: readResponseHeader, resolveRoute });
     try {
       return await runWithSpan(handle.span, next);
     } catch (error) {
