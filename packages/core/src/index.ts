@@ -20,7 +20,13 @@ export * as Tags from './tags';
 export { errorFields, recordErrorOnSpan, resolveTracer } from './tracer';
 export { NodeRequestWrapper, stripCredentials } from './server/request';
 export { beforeRequest, isIgnored, ServerSpan, startServerSpan, type ResponseHeaderReader } from './server/span';
-export { finishWithResponse, readNodeResponseHeader, type FinishOptions, type RouteResolver } from './server/node';
+export {
+  finishFromResponse,
+  finishWithResponse,
+  readNodeResponseHeader,
+  type FinishOptions,
+  type RouteResolver,
+} from './server/node';
 export { claim, claimOf } from './server/claim';
 export { resolveOptions, setupTracing, type ResolvedOptions } from './options';
 export { beforeHttpRequest, splitHostAndPort, type HttpClientRequest } from './client/http';

@@ -1,0 +1,85 @@
+/**
+ * Issue 11: on a keep-alive connection the previous request's finished span
+ * was still current in the listener's `clientError` and early `request`
+ * listeners (the plugin entered it with `enterWith` on a path that outlives
+ * the request), and work started there joined that trace. Real server, a
+ * real keep-alive agent, raw bytes for the malformed request.
+ */
+import http from 'node:http';
+import net from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { afterEach, beforeEach, expect, it } from 'vitest';
+import Hapi from '@hapi/hapi';
+import type { Span } from 'opentracing';
+import { getCurrentSpan, startChildSpan, uninstallPatches } from '@otinst/core';
+import { tracingPlugin } from '@otinst/hapi';
+import { recorderTracer } from '../../../test/support/tracers';
+
+const t = recorderTracer();
+let server: Hapi.Server;
+let agent: http.Agent;
+
+beforeEach(async () => {
+  t.reset();
+  agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  server = Hapi.server({ host: '127.0.0.1', port: 0 });
+  await server.register({ plugin: tracingPlugin, options: { tracer: t.tracer, clientHooks: false } });
+  server.route({ method: 'GET', path: '/users/{id}', handler: () => 'ok' });
+  await server.start();
+});
+
+afterEach(async () => {
+  agent.destroy();
+  await server.stop();
+  uninstallPatches();
+});
+
+function get(path: string): Promise<{ status: number; socket: net.Socket }> {
+  return new Promise((resolve, reject) => {
+    const request = http.get({ host: '127.0.0.1', port: server.info.port, path, agent }, (response) => {
+      response.resume();
+      response.on('end', () => resolve({ status: response.statusCode!, socket: request.socket! }));
+    });
+    request.on('error', reject);
+  });
+}
+
+it('no earlier request span is current in an early request listener on the same keep-alive connection', async () => {
+  const seen: (Span | null)[] = [];
+  // what a user's own listener (metrics, a request logger) would do: look up the span, start work
+  server.listener.prependListener('request', () => {
+    seen.push(getCurrentSpan());
+    startChildSpan('listener work').finish();
+  });
+  const first = await get('/users/1');
+  const second = await get('/users/2');
+  expect(second.socket).toBe(first.socket);
+  expect([first.status, second.status]).toEqual([200, 200]);
+  expect(seen).toEqual([null, null]);
+  const names = t.tracer.spans().map((span) => span.operationName);
+  expect(names.filter((name) => name.startsWith('GET'))).toEqual(['GET /users/{id}', 'GET /users/{id}']);
+  // the listener's work joined no request trace: a root of its own each time
+  for (const span of t.tracer.spans().filter((span) => span.operationName === 'listener work')) {
+    expect(span.parentId).toBeUndefined();
+  }
+});
+
+it('no earlier request span is current in clientError after a request on the same connection', async () => {
+  const inClientError: (Span | null)[] = [];
+  server.listener.on('clientError', (_error: Error, socket: net.Socket) => {
+    inClientError.push(getCurrentSpan());
+    socket.destroy();
+  });
+  const socket = net.connect((server.listener.address() as AddressInfo).port, '127.0.0.1');
+  await new Promise((resolve) => socket.once('connect', resolve));
+  socket.write('GET /users/1 HTTP/1.1\r\nHost: localhost\r\n\r\n');
+  await new Promise<void>((resolve) =>
+    socket.on('data', (chunk: Buffer) => {
+      if (chunk.toString().includes('ok')) resolve();
+    }),
+  );
+  socket.write('BROKEN\r\n\r\n');
+  await new Promise((resolve) => socket.once('close', resolve));
+  expect(t.tracer.spans().map((span) => span.operationName)).toEqual(['GET /users/{id}']);
+  expect(inClientError).toEqual([null]);
+});
