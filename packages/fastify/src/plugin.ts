@@ -68,27 +68,26 @@ function createStartHook(options: ResolvedOptions) {
       done();
       return;
     }
-    let handle: ServerSpan | null = null;
-    let ignored = false;
-    try {
-      const wrapper = NodeRequestWrapper.fromIncomingMessage(request.raw);
-      ignored = isIgnored(options, wrapper.path, request);
-      if (!ignored) handle = startServerSpan(options, wrapper, request, routeOf(request));
-      claim(request.raw, handle);
-      if (handle !== null) {
-        (request as TracedRequest)[kServerSpan] = handle;
-        // the Node response's `close` comes once, for completed, aborted and hijacked replies alike
-        finishWithResponse(handle, reply.raw, { response: reply, readHeader: readReplyHeader });
-      }
-    } catch (error) {
-      debug(`${PACKAGE}: starting the server span failed`, error);
+    // core's guards: isIgnored and startServerSpan never throw (a failing tracer or hook gives null)
+    const wrapper = NodeRequestWrapper.fromIncomingMessage(request.raw);
+    if (isIgnored(options, wrapper.path, request)) {
+      claim(request.raw, null);
+      runSuppressed(done);
+      return;
     }
+    const handle = startServerSpan(options, wrapper, request, routeOf(request));
+    claim(request.raw, handle);
+    if (handle === null) {
+      done();
+      return;
+    }
+    (request as TracedRequest)[kServerSpan] = handle;
+    // the Node response's `close` comes once, for completed, aborted and hijacked replies alike
+    finishWithResponse(handle, reply.raw, { response: reply, readHeader: readReplyHeader });
     // `done` runs the rest of the lifecycle (hooks, body parsing, handler, error handler, onSend):
     // fastify calls each step from the previous one, and binds the body parser's stream callbacks
     // with AsyncResource, so all of it inherits this context.
-    if (ignored) runSuppressed(done);
-    else if (handle !== null) runWithSpan(handle.span, done);
-    else done();
+    runWithSpan(handle.span, done);
   };
 }
 

@@ -1,7 +1,6 @@
 import {
   claim,
   claimOf,
-  debug,
   enterSpan,
   enterSuppressed,
   finishFromResponse,
@@ -57,24 +56,22 @@ function createStartExt(options: ResolvedOptions) {
     const req = request.raw.req;
     // another otinst layer (a second copy of this plugin) already decided for this request
     if (claimOf(req) !== undefined) return h.continue;
-    let handle: ServerSpan | null = null;
-    let ignored = false;
-    try {
-      const wrapper = NodeRequestWrapper.fromIncomingMessage(req);
-      ignored = isIgnored(options, wrapper.path, request);
-      if (!ignored) handle = startServerSpan(options, wrapper, request);
-      claim(req, handle);
-      // a trivial span (the no-op tracer, no onFinish) has nothing to finish: no state kept for it
-      if (handle !== null && !handle.trivial) (request as TracedRequest)[kServerSpan] = handle;
-    } catch (error) {
-      debug(`${PACKAGE}: starting the server span failed`, error);
+    // core's guards: isIgnored and startServerSpan never throw (a failing tracer or hook gives null)
+    const wrapper = NodeRequestWrapper.fromIncomingMessage(req);
+    if (isIgnored(options, wrapper.path, request)) {
+      claim(req, null);
+      enterSuppressed();
+      return h.continue;
     }
+    const handle = startServerSpan(options, wrapper, request);
+    claim(req, handle);
+    // a trivial span (the no-op tracer, no onFinish) has nothing to finish: no state kept for it
+    if (handle !== null && !handle.trivial) (request as TracedRequest)[kServerSpan] = handle;
     // hapi runs the rest of the lifecycle as a chain of awaits that starts right here (this is the
     // first onRequest extension), so entering the context now makes the span current in every
     // later extension, the handler and what they await. `leaveRequestContext` takes it off the
     // connection again once hapi's synchronous dispatch returns.
-    if (ignored) enterSuppressed();
-    else enterSpan(handle === null ? null : handle.span);
+    enterSpan(handle === null ? null : handle.span);
     return h.continue;
   };
 }
