@@ -51,6 +51,22 @@ function readHapiHeader(response: unknown, name: string): unknown {
   return (response as { request?: Request } | null)?.request?.raw.res.getHeader(name);
 }
 
+/**
+ * The route hapi will match, looked up at onRequest (hapi itself matches just
+ * after it): the span then starts with its final name, and tracers that pay
+ * for a rename (jaeger-client re-runs its sampler) are spared one. An
+ * onRequest extension that rewrites the URL (`request.setUrl`) just means a
+ * rename at the finish, where the route hapi really used wins.
+ */
+function routeAtStart(request: Request): string | undefined {
+  try {
+    return request.server.match(request.method, request.path, request.info.hostname)?.path;
+  } catch {
+    // hapi asserts on a path it cannot route (its bad-request route): no route, as for a 404
+    return undefined;
+  }
+}
+
 function createStartExt(options: ResolvedOptions) {
   return function startServerSpanExt(request: Request, h: ResponseToolkit): symbol {
     const req = request.raw.req;
@@ -63,7 +79,7 @@ function createStartExt(options: ResolvedOptions) {
       enterSuppressed();
       return h.continue;
     }
-    const handle = startServerSpan(options, wrapper, request);
+    const handle = startServerSpan(options, wrapper, request, routeAtStart(request));
     claim(req, handle);
     // a trivial span (the no-op tracer, no onFinish) has nothing to finish: no state kept for it
     if (handle !== null && !handle.trivial) (request as TracedRequest)[kServerSpan] = handle;
