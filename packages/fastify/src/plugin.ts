@@ -161,7 +161,9 @@ function register(fastify: FastifyInstance, options: FastifyTracingOptions, done
     return;
   }
   fastify.decorateRequest(kServerSpan, null);
-  watchEarlyReplies(fastify, resolved);
+  // only a registration on the root traces every request (fastify makes each encapsulated
+  // context with Object.create): one inside a plugin must leave the other routes' requests alone
+  if (Object.getPrototypeOf(fastify) === Object.prototype) watchEarlyReplies(fastify, resolved);
   fastify.addHook('onRequest', createStartHook(resolved));
   fastify.addHook('onError', recordErrorHook);
   done();

@@ -127,6 +127,27 @@ for (const [major, Fastify, version] of majors) {
       });
     });
 
+    it('registered inside an encapsulated plugin only, traces no request outside it', async () => {
+      const seen = finishes(1);
+      app = Fastify();
+      await app.register(
+        async (child) => {
+          await child.register(tracingPlugin, { tracer: t.tracer, clientHooks: false, onFinish: seen.onFinish });
+          child.get('/users/:id', async () => 'child');
+        },
+        { prefix: '/api' },
+      );
+      app.get('/outside', async () => 'outside');
+      app.get('/sync-outside', (_request, reply) => void reply.send('sync'));
+      await app.listen({ port: 0, host: '127.0.0.1' });
+      const base = baseUrl(app.server);
+      expect(await rawGet(base, '/outside')).toBe(200);
+      expect(await rawGet(base, '/sync-outside')).toBe(200);
+      expect(await rawGet(base, '/api/users/1')).toBe(200);
+      await seen.done;
+      expect(serverSpan(t).operationName).toBe('GET /api/users/:id');
+    });
+
     describe('registered twice (one finished span per request, named with the full route)', () => {
       async function check(
         build: (app: FastifyInstance, onFinish: () => void, onStart: () => void) => Promise<void>,
