@@ -10,6 +10,7 @@
  */
 import { readFileSync } from 'node:fs';
 import http2 from 'node:http2';
+import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { PassThrough } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -17,6 +18,8 @@ import Fastify from 'fastify';
 import Hapi from '@hapi/hapi';
 import Koa3 from 'koa';
 import Koa2 from 'koa2';
+import express from 'express';
+import { tracingMiddleware as expressTracing } from '@otinst/express';
 import { uninstallPatches } from '@otinst/core';
 import { tracingPlugin as fastifyTracing } from '@otinst/fastify';
 import { tracingPlugin as hapiTracing } from '@otinst/hapi';
@@ -64,6 +67,8 @@ function closeServer(server: http2.Http2SecureServer): Promise<void> {
 function koaDriver(Koa: typeof Koa3): Driver {
   return async (onFinish) => {
     const app = new Koa();
+    // the reset stream ends koa's body pipe with "Premature close", which koa would print
+    app.silent = true;
     app.use(koaTracing(t.tracer, { clientHooks: false, onFinish }));
     app.use((ctx) => {
       if (ctx.path === '/stream') ctx.body = heldStream((end) => ctx.res.once('close', end));
@@ -173,5 +178,37 @@ describe.each(drivers)('%s', (_name, driver) => {
     expect(span!.tags['http.url']).toBe(`${running.origin}/ok?x=1`);
     expect(span!.tags['http.status_code']).toBe(200);
     expect(span!.tags).not.toHaveProperty('http.aborted');
+  });
+});
+
+describe('express on http2.createSecureServer with allowHTTP1 (HTTP/1.1 clients)', () => {
+  afterEach(() => uninstallPatches());
+
+  it('traces an HTTP/1.1 request as usual, with the Host the client sent', async () => {
+    t.reset();
+    let resolve!: () => void;
+    const done = new Promise<void>((r) => (resolve = r));
+    const app = express();
+    app.use(expressTracing(t.tracer, { clientHooks: false, onFinish: () => setImmediate(resolve) }));
+    app.get('/users/:id', (_req, res) => void res.send('ok'));
+    const { server, origin } = await listenSecure(app as never);
+    try {
+      const status = await new Promise<number>((ok, fail) => {
+        https
+          .get(`${origin}/users/1`, { ca: cert, agent: false }, (response) => {
+            response.resume();
+            response.on('end', () => ok(response.statusCode!));
+          })
+          .on('error', fail);
+      });
+      expect(status).toBe(200);
+      await done;
+      const [span] = t.spans();
+      expect(t.spans()).toHaveLength(1);
+      expect(span!.operationName).toBe('GET /users/:id');
+      expect(span!.tags['http.url']).toBe(`${origin}/users/1`);
+    } finally {
+      await closeServer(server);
+    }
   });
 });
