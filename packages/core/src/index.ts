@@ -21,7 +21,13 @@ export { errorFields, recordErrorOnSpan, resolveTracer } from './tracer';
 export { NodeRequestWrapper } from './server/request';
 export { DEFAULT_SENSITIVE_QUERY_PARAMETERS, sanitiseUrl, stripCredentials } from './url';
 export { beforeRequest, isIgnored, ServerSpan, startServerSpan, type ResponseHeaderReader } from './server/span';
-export { finishWithResponse, readNodeResponseHeader, type RouteResolver } from './server/node';
+export {
+  finishFromResponse,
+  finishWithResponse,
+  readNodeResponseHeader,
+  type FinishOptions,
+  type RouteResolver,
+} from './server/node';
 export { claim, claimOf } from './server/claim';
 export { resolveOptions, setupTracing, type ResolvedOptions } from './options';
 export { beforeHttpRequest, splitHostAndPort, type HttpClientRequest } from './client/http';

@@ -417,7 +417,7 @@ describe('finishWithResponse over a real Node server', () => {
         const handle = startServerSpan(resolved(), NodeRequestWrapper.fromIncomingMessage(req), req)!;
         handle.setRoute('/things/:id');
         finishedSpan = new Promise((resolve) => res.once('close', () => setImmediate(resolve)));
-        finishWithResponse(handle, res, undefined, readNodeResponseHeader);
+        finishWithResponse(handle, res, { readHeader: readNodeResponseHeader });
         res.setHeader('x-served-by', 'node-1');
         res.statusCode = 502;
         res.end('bad gateway');

@@ -156,7 +156,7 @@ export function tracingMiddleware(tracerOrOptions?: unknown, options?: unknown, 
           seedBase(req, router, middleware);
         }
         req[kServerSpan] = handle;
-        finishWithResponse(handle, res, res, undefined, resolveRoute);
+        finishWithResponse(handle, res, { resolveRoute });
       }
       if (hasBody(req)) bindEmitter(req);
     } catch (error) {

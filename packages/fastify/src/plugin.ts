@@ -1,4 +1,7 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
+  claim,
+  claimOf,
   debug,
   finishWithResponse,
   isIgnored,
@@ -57,27 +60,79 @@ function readReplyHeader(reply: unknown, name: string): unknown {
 
 function createStartHook(options: ResolvedOptions) {
   return function startServerSpanHook(request: FastifyRequest, reply: FastifyReply, done: HookHandlerDoneFunction) {
-    let handle: ServerSpan | null = null;
-    let ignored = false;
-    try {
-      const wrapper = NodeRequestWrapper.fromIncomingMessage(request.raw);
-      ignored = isIgnored(options, wrapper.path, request);
-      if (!ignored) handle = startServerSpan(options, wrapper, request, routeOf(request));
-      if (handle !== null) {
-        (request as TracedRequest)[kServerSpan] = handle;
-        // the Node response's `close` comes once, for completed, aborted and hijacked replies alike
-        finishWithResponse(handle, reply.raw, reply, readReplyHeader);
-      }
-    } catch (error) {
-      debug(`${PACKAGE}: starting the server span failed`, error);
+    const earlier = claimOf(request.raw);
+    if (earlier !== undefined) {
+      // registered twice (an encapsulated child and the root): the first layer's span is the request's,
+      // and this hook already runs inside its context
+      if (earlier !== null) (request as TracedRequest)[kServerSpan] = earlier;
+      done();
+      return;
     }
+    // core's guards: isIgnored and startServerSpan never throw (a failing tracer or hook gives null)
+    const wrapper = NodeRequestWrapper.fromIncomingMessage(request.raw);
+    if (isIgnored(options, wrapper.path, request)) {
+      claim(request.raw, null);
+      runSuppressed(done);
+      return;
+    }
+    const handle = startServerSpan(options, wrapper, request, routeOf(request));
+    claim(request.raw, handle);
+    if (handle === null) {
+      done();
+      return;
+    }
+    (request as TracedRequest)[kServerSpan] = handle;
+    // the Node response's `close` comes once, for completed, aborted and hijacked replies alike
+    finishWithResponse(handle, reply.raw, { response: reply, readHeader: readReplyHeader });
     // `done` runs the rest of the lifecycle (hooks, body parsing, handler, error handler, onSend):
     // fastify calls each step from the previous one, and binds the body parser's stream callbacks
     // with AsyncResource, so all of it inherits this context.
-    if (ignored) runSuppressed(done);
-    else if (handle !== null) runWithSpan(handle.span, done);
-    else done();
+    runWithSpan(handle.span, done);
   };
+}
+
+const kEarlyWatch = Symbol.for('otinst.fastify.earlyReplies');
+
+/**
+ * Requests fastify answers before any hook runs: a bad `%` sequence (400), a
+ * parameter over `maxParamLength` (414, fastify 5), a failed async constraint,
+ * and what a `frameworkErrors` handler sends for them. This `request` listener
+ * comes after fastify's own on the same server, so for an ordinary request our
+ * `onRequest` hook has already claimed it (fastify runs the first hooks
+ * synchronously) and the listener only reads one property. An unclaimed
+ * request that is already answered gets its span now, named by the method;
+ * one still open (an async hook ahead of ours, an async `frameworkErrors`
+ * handler) is checked once more when it closes.
+ */
+function createEarlyReplyListener(options: ResolvedOptions) {
+  function traceUnclaimed(req: IncomingMessage, res: ServerResponse): void {
+    try {
+      const wrapper = NodeRequestWrapper.fromIncomingMessage(req);
+      if (isIgnored(options, wrapper.path, req)) return;
+      const handle = startServerSpan(options, wrapper, req);
+      claim(req, handle);
+      if (handle !== null) finishWithResponse(handle, res);
+    } catch (error) {
+      debug(`${PACKAGE}: tracing a reply sent before the hooks failed`, error);
+    }
+  }
+  function onLateClose(this: ServerResponse): void {
+    if (claimOf(this.req) === undefined) traceUnclaimed(this.req, this);
+  }
+  return function onServerRequest(req: IncomingMessage, res: ServerResponse): void {
+    if (claimOf(req) !== undefined) return;
+    if (res.writableEnded) traceUnclaimed(req, res);
+    else res.once('close', onLateClose);
+  };
+}
+
+/** Adds the early-reply listener once per Node server, whatever the number of registrations. */
+function watchEarlyReplies(fastify: FastifyInstance, options: ResolvedOptions): void {
+  const server = fastify.server as (typeof fastify.server & { [kEarlyWatch]?: true }) | undefined;
+  // `serverFactory` may hand fastify no emitter of ours; never fail the registration for it
+  if (server === undefined || server === null || typeof server.on !== 'function' || server[kEarlyWatch]) return;
+  server[kEarlyWatch] = true;
+  server.on('request', createEarlyReplyListener(options));
 }
 
 /**
@@ -106,6 +161,9 @@ function register(fastify: FastifyInstance, options: FastifyTracingOptions, done
     return;
   }
   fastify.decorateRequest(kServerSpan, null);
+  // only a registration on the root traces every request (fastify makes each encapsulated
+  // context with Object.create): one inside a plugin must leave the other routes' requests alone
+  if (Object.getPrototypeOf(fastify) === Object.prototype) watchEarlyReplies(fastify, resolved);
   fastify.addHook('onRequest', createStartHook(resolved));
   fastify.addHook('onError', recordErrorHook);
   done();

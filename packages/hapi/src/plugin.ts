@@ -1,7 +1,9 @@
 import {
-  debug,
+  claim,
+  claimOf,
   enterSpan,
   enterSuppressed,
+  finishFromResponse,
   finishWithResponse,
   isIgnored,
   NodeRequestWrapper,
@@ -49,26 +51,72 @@ function readHapiHeader(response: unknown, name: string): unknown {
   return (response as { request?: Request } | null)?.request?.raw.res.getHeader(name);
 }
 
+/**
+ * The route hapi will match, looked up at onRequest (hapi itself matches just
+ * after it): the span then starts with its final name, and tracers that pay
+ * for a rename (jaeger-client re-runs its sampler) are spared one. An
+ * onRequest extension that rewrites the URL (`request.setUrl`) just means a
+ * rename at the finish, where the route hapi really used wins.
+ */
+function routeAtStart(request: Request): string | undefined {
+  try {
+    return request.server.match(request.method, request.path, request.info.hostname)?.path;
+  } catch {
+    // hapi asserts on a path it cannot route (its bad-request route): no route, as for a 404
+    return undefined;
+  }
+}
+
 function createStartExt(options: ResolvedOptions) {
+  let lookUpRoute = true;
   return function startServerSpanExt(request: Request, h: ResponseToolkit): symbol {
-    let handle: ServerSpan | null = null;
-    let ignored = false;
-    try {
-      const wrapper = NodeRequestWrapper.fromIncomingMessage(request.raw.req);
-      ignored = isIgnored(options, wrapper.path, request);
-      if (!ignored) handle = startServerSpan(options, wrapper, request);
-      if (handle !== null) (request as TracedRequest)[kServerSpan] = handle;
-    } catch (error) {
-      debug(`${PACKAGE}: starting the server span failed`, error);
+    const req = request.raw.req;
+    // another otinst layer (a second copy of this plugin) already decided for this request
+    if (claimOf(req) !== undefined) return h.continue;
+    // core's guards: isIgnored and startServerSpan never throw (a failing tracer or hook gives null)
+    const wrapper = NodeRequestWrapper.fromIncomingMessage(req);
+    if (isIgnored(options, wrapper.path, request)) {
+      claim(req, null);
+      enterSuppressed();
+      return h.continue;
     }
+    // the lookup costs as much as hapi's own (~1.5 µs): skipped while the tracer hands out
+    // spans with nothing to record (the no-op tracer), where a name is never read
+    const handle = startServerSpan(options, wrapper, request, lookUpRoute ? routeAtStart(request) : undefined);
+    lookUpRoute = handle !== null && !handle.trivial;
+    claim(req, handle);
+    // a trivial span (the no-op tracer, no onFinish) has nothing to finish: no state kept for it
+    if (handle !== null && !handle.trivial) (request as TracedRequest)[kServerSpan] = handle;
     // hapi runs the rest of the lifecycle as a chain of awaits that starts right here (this is the
     // first onRequest extension), so entering the context now makes the span current in every
-    // later extension, the handler and what they await. Entering null also clears a span left
-    // behind by the previous request on the same keep-alive connection.
-    if (ignored) enterSuppressed();
-    else enterSpan(handle === null ? null : handle.span);
+    // later extension, the handler and what they await. `leaveRequestContext` takes it off the
+    // connection again once hapi's synchronous dispatch returns.
+    enterSpan(handle === null ? null : handle.span);
     return h.continue;
   };
+}
+
+/**
+ * On Node versions whose AsyncLocalStorage runs on async_hooks (22, and any
+ * run with `--no-async-context-frame`), `enterWith` inside hapi's synchronous
+ * dispatch writes the store onto the connection's own async resource: the
+ * finished span of the last request then stayed current in `clientError`, in
+ * early `request` listeners of the next request on that keep-alive
+ * connection, and reachable while the connection sat idle. This listener
+ * comes after hapi's dispatch in the same `request` event and empties the
+ * store again; the lifecycle's promises already carry the span. With async
+ * context frames (Node 24 and later by default) the frame ends with the event
+ * and the listener is not added.
+ */
+function leaveRequestContext(): void {
+  enterSpan(null);
+}
+
+function usesContextFrames(): boolean {
+  const major = Number(process.versions.node.split('.')[0]);
+  const flags = `${process.execArgv.join(' ')} ${process.env['NODE_OPTIONS'] ?? ''}`;
+  if (flags.includes('--no-async-context-frame')) return false;
+  return major >= 24 || flags.includes('--experimental-async-context-frame');
 }
 
 function recordErrorExt(request: Request, h: ResponseToolkit): symbol {
@@ -80,8 +128,9 @@ function recordErrorExt(request: Request, h: ResponseToolkit): symbol {
 
 /**
  * hapi emits `response` exactly once per request, after the response was
- * sent, failed, or the client left (then `info.responded` is 0); also for
- * injected requests, whose fake response never emits `close`.
+ * sent, failed, or the client left; also for injected requests, whose fake
+ * response never emits `close`. Core reads status and `http.aborted` from the
+ * Node response, as for every adapter.
  */
 function finishServerSpan(request: Request): void {
   const handle = (request as TracedRequest)[kServerSpan];
@@ -97,7 +146,9 @@ function finishServerSpan(request: Request): void {
     return;
   }
   recordServerError(handle, response);
-  handle.finish(res.headersSent ? res.statusCode : undefined, response, readHapiHeader, request.info.responded === 0);
+  // hapi saw the transmission fail (`responded` 0): on Node 22 a response ended after its socket
+  // died still reports writableFinished, so core is told what hapi saw
+  finishFromResponse(handle, res, response, readHapiHeader, request.info.responded === 0);
 }
 
 function register(server: Server, options: HapiTracingOptions): void {
@@ -113,6 +164,7 @@ function register(server: Server, options: HapiTracingOptions): void {
   server.ext('onRequest', createStartExt(resolved), first);
   server.ext('onPreResponse', recordErrorExt, first);
   server.events.on('response', finishServerSpan);
+  if (!usesContextFrames()) server.listener.on('request', leaveRequestContext);
 }
 
 function noop(): void {}

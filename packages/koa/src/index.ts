@@ -233,7 +233,7 @@ export function tracingMiddleware(tracerOrOptions?: unknown, options?: unknown):
         ctx.onerror = recordingOnerror;
         const res = ctx.res as TracedResponse;
         res[kContext] = ctx;
-        finishWithResponse(handle, res, ctx, readResponseHeader, resolveRoute);
+        finishWithResponse(handle, res, { response: ctx, readHeader: readResponseHeader, resolveRoute });
       }
     } catch (error) {
       debug(`${PACKAGE}: starting the server span failed`, error);

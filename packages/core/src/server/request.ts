@@ -103,7 +103,7 @@ export class NodeRequestWrapper implements RequestWrapper {
   }
 
   /**
-   * Scheme, then the Host header (or the local address and port, the default
+   * Scheme, then the Host header (HTTP/2: `:authority`; else the local address and port, the default
    * port omitted), then path and query: PEP 3333's reconstruction, as in the
    * Python original. A Host header that is not a well-formed `host[:port]`
    * (`admin.internal/admin?x=`, `a@b`) is not used: the local address is. An
@@ -116,7 +116,8 @@ export class NodeRequestWrapper implements RequestWrapper {
     if (url.charCodeAt(0) !== 0x2f && isAbsoluteUrl(url)) return stripCredentials(url);
     const secure = (this.#req.socket as TLSSocket | undefined)?.encrypted === true;
     const scheme = secure ? 'https' : 'http';
-    let host = this.#req.headers.host;
+    // HTTP/2 carries the host in the `:authority` pseudo-header (RFC 9113 §8.3.1), and clients rarely send Host
+    let host = this.#req.headers.host || (this.#req.headers[':authority'] as string | undefined);
     if (host === undefined || !isHostAndPort(host)) {
       const address = this.#req.socket?.localAddress ?? 'localhost';
       const port = this.#req.socket?.localPort;
