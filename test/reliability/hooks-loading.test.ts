@@ -213,7 +213,7 @@ const MYSQL2_PROMISE_APP = `
 const early = process.argv[2] === 'before' ? await import('mysql2/promise') : undefined;
 const core = await import('@otinst/core');
 const { RecordingTracer } = await import('@otinst/recorder');
-core.setupTracing('@otinst/test', 'test', { clientHooks: ['mysql2'] });
+core.installPatches(['mysql2']);
 const { default: mysql } = early ?? (await import('mysql2/promise'));
 const tracer = new RecordingTracer({ serviceName: 'mysql2-promise' });
 const root = tracer.startSpan('root');
@@ -263,7 +263,7 @@ const AMQPLIB_CALLBACK_APP = `
 const early = process.argv[2] === 'before' ? require('amqplib/callback_api') : undefined;
 const core = require('@otinst/core');
 const { RecordingTracer } = require('@otinst/recorder');
-core.setupTracing('@otinst/test', 'test', { clientHooks: ['amqplib'] });
+core.installPatches(['amqplib']);
 const amqp = early ?? require('amqplib/callback_api');
 const tracer = new RecordingTracer({ serviceName: 'amqplib-callback' });
 const queue = 'otinst-loading-' + process.pid + '-' + Date.now();
@@ -322,8 +322,8 @@ const ESM_ONLY = {
 };
 const ESM_APP = `
 const early = process.argv[2] === 'before' ? await import('knex') : undefined;
-const { setupTracing } = await import('@otinst/core');
-setupTracing('@otinst/test', 'test', { clientHooks: ['knex'] });
+const { installPatches } = await import('@otinst/core');
+installPatches(['knex']);
 const namespace = early ?? (await import('knex'));
 const { Client } = namespace;
 const isPatched = (C) => C.prototype.query[Symbol.for('otinst.original')] !== undefined;

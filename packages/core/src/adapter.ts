@@ -1,14 +1,17 @@
 /**
  * `@otinst/core/adapter`: what a framework adapter needs and an application
- * does not (the server-span lifecycle, option resolution, the debug logger).
- * Kept apart from the user API of `@otinst/core`, so that the root stays
- * small; the names may change between minor versions with the adapters.
+ * does not (the server-span lifecycle, option resolution, the debug logger,
+ * the wrapping helper). Kept apart from the user API of `@otinst/core`, so
+ * that the root stays small; the names may change between minor versions
+ * together with the adapters.
  *
  * @example
  * ```ts
- * import { setupTracing, startServerSpan, finishWithResponse, NodeRequestWrapper } from '@otinst/core/adapter';
+ * import { finishWithResponse, IGNORED, openServerSpan, runWithSpan, setupTracing } from '@otinst/core/adapter';
  * const options = setupTracing('@acme/otinst-polka', 'polka', userOptions);
- * const handle = startServerSpan(options, NodeRequestWrapper.fromIncomingMessage(req), req);
+ * // per request:
+ * const handle = openServerSpan(options, req, req);
+ * if (handle !== null && handle !== IGNORED) finishWithResponse(handle, res);
  * ```
  */
 export type { RequestWrapper, TracingOptions } from './types';
@@ -19,6 +22,16 @@ export { errorFields, recordErrorOnSpan, resolveTracer } from './tracer';
 export { sanitiseUrl, stripCredentials } from './url';
 export { NodeRequestWrapper } from './server/request';
 export { isIgnored, ServerSpan, startServerSpan, type ResponseHeaderReader } from './server/span';
-export { finishWithResponse, readNodeResponseHeader, type RouteResolver } from './server/node';
+export {
+  finishFromResponse,
+  finishWithResponse,
+  IGNORED,
+  openServerSpan,
+  readNodeResponseHeader,
+  type FinishOptions,
+  type RouteResolver,
+} from './server/node';
+export { claim, claimOf } from './server/claim';
 export { resolveOptions, setupTracing, type ResolvedOptions } from './options';
 export { startClientSpan, wouldTrace } from './client/span';
+export { wrapMethod } from './hooks/wrap';

@@ -11,13 +11,12 @@ import {
   configure,
   NodeRequestWrapper,
   resetConfig,
-  resolveOptions,
   runSuppressed,
   runWithSpan,
   setDebugLogger,
   splitHostAndPort,
-  startServerSpan,
 } from '@otinst/core';
+import { resolveOptions, startServerSpan } from '@otinst/core/adapter';
 import type { ClientInterceptor, HttpClientRequest, RequestWrapper } from '@otinst/core';
 import type { RecordingSpanContext } from '@otinst/recorder';
 import { RecordingTracer } from '@otinst/recorder';

@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { configure, debug, getConfig, resetConfig, safeExecute, setDebugLogger } from '@otinst/core';
+import { configure, getConfig, resetConfig, setDebugLogger } from '@otinst/core';
+import { debug, safeExecute } from '@otinst/core/adapter';
 
 const ENV = 'OTINST_DEBUG';
 const savedEnv = process.env[ENV];
@@ -193,7 +194,7 @@ describe('the debug logger', () => {
     const stderr = vi.spyOn(console, 'error').mockImplementation(() => {});
     process.env[ENV] = 'true';
     vi.resetModules();
-    const fresh = await import('@otinst/core');
+    const fresh = await import('@otinst/core/adapter');
     fresh.safeExecute('loaded with the switch on', () => {
       throw new Error('boom');
     });
@@ -202,7 +203,7 @@ describe('the debug logger', () => {
     stderr.mockClear();
     delete process.env[ENV];
     vi.resetModules();
-    const silent = await import('@otinst/core');
+    const silent = await import('@otinst/core/adapter');
     silent.debug('nobody hears this');
     expect(stderr).not.toHaveBeenCalled();
   });

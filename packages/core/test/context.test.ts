@@ -11,8 +11,8 @@ import {
   runWithSpan,
   setCurrentSpanFunc,
   setDebugLogger,
-  startClientSpan,
 } from '@otinst/core';
+import { startClientSpan } from '@otinst/core/adapter';
 import { RecordingTracer } from '@otinst/recorder';
 
 const tracer = new RecordingTracer({ serviceName: 'context' });

@@ -5,13 +5,12 @@ import type { Span, SpanContext, SpanOptions } from 'opentracing';
 import {
   beforeHttpRequest,
   beforeRequest,
-  resolveOptions,
   runWithSpan,
   setDebugLogger,
   startChildSpan,
-  startServerSpan,
   traceFunction,
 } from '@otinst/core';
+import { resolveOptions, startServerSpan } from '@otinst/core/adapter';
 import type { HttpClientRequest, RequestWrapper } from '@otinst/core';
 import { RecordingTracer } from '@otinst/recorder';
 import { safeFinish } from '../src/tracer';

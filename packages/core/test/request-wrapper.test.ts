@@ -8,14 +8,8 @@ import type { AddressInfo, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  configure,
-  NodeRequestWrapper,
-  resetConfig,
-  sanitiseUrl,
-  splitHostAndPort,
-  stripCredentials,
-} from '@otinst/core';
+import { configure, NodeRequestWrapper, resetConfig, splitHostAndPort } from '@otinst/core';
+import { sanitiseUrl, stripCredentials } from '@otinst/core/adapter';
 
 /** What the server saw, read through the wrapper inside the request handler. */
 interface Seen {

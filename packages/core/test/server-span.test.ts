@@ -4,18 +4,16 @@ import { connect } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Span } from 'opentracing';
+import { installedPatches, NodeRequestWrapper, setDebugLogger } from '@otinst/core';
 import {
   finishWithResponse,
-  installedPatches,
   isIgnored,
-  NodeRequestWrapper,
   readNodeResponseHeader,
   resolveOptions,
   ServerSpan,
-  setDebugLogger,
   setupTracing,
   startServerSpan,
-} from '@otinst/core';
+} from '@otinst/core/adapter';
 import type { RequestWrapper, TracingOptions } from '@otinst/core';
 import { RecordingTracer } from '@otinst/recorder';
 

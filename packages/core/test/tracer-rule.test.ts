@@ -15,12 +15,11 @@ import {
   installPatches,
   NodeRequestWrapper,
   resetConfig,
-  resolveOptions,
   startChildSpan,
-  startServerSpan,
   traceFunction,
   uninstallPatches,
 } from '@otinst/core';
+import { resolveOptions, startServerSpan } from '@otinst/core/adapter';
 import { RecordingTracer } from '@otinst/recorder';
 import { serviceAvailable } from '../../../test/support/services';
 

@@ -4,19 +4,16 @@
  */
 import {
   bindEmitter,
-  claim,
-  debug,
   claimOf,
+  debug,
   finishWithResponse,
-  isIgnored,
-  NodeRequestWrapper,
+  IGNORED,
+  openServerSpan,
   runSuppressed,
   runWithSpan,
   setupTracing,
-  startServerSpan,
   warnOnce,
-} from '@otinst/core';
-import type { ServerSpan } from '@otinst/core';
+} from '@otinst/core/adapter';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { IncomingMessage, type ServerResponse } from 'node:http';
 import { Http2ServerRequest } from 'node:http2';
@@ -133,9 +130,12 @@ export function tracingMiddleware(tracerOrOptions?: unknown, options?: unknown, 
       next();
       return;
     }
-    let handle: ServerSpan | null = null;
-    let ignored = false;
-    // the same guard in every adapter: starting the span never throws into the app
+    const handle = openServerSpan(resolved, req, req);
+    if (handle === IGNORED) {
+      runSuppressed(next);
+      return;
+    }
+    // the same guard in every adapter: what the adapter adds to the span's start never throws into the app
     try {
       if (!checked) {
         const router = appRouter(req.app);
@@ -144,11 +144,6 @@ export function tracingMiddleware(tracerOrOptions?: unknown, options?: unknown, 
           checkOrder(middleware, router);
         }
       }
-      const wrapper = NodeRequestWrapper.fromIncomingMessage(req);
-      ignored = isIgnored(resolved, wrapper.path, req);
-      if (!ignored) handle = startServerSpan(resolved, wrapper, req);
-      // a no-op span needs no claim: a later layer's no-op span records nothing either
-      if (handle === null || !handle.trivial) claim(req, handle);
       if (handle !== null && !handle.trivial) {
         const router = appRouter(req.app);
         if (router !== undefined) {
@@ -162,8 +157,7 @@ export function tracingMiddleware(tracerOrOptions?: unknown, options?: unknown, 
     } catch (error) {
       debug(`${PACKAGE}: starting the server span failed`, error);
     }
-    if (ignored) runSuppressed(next);
-    else if (handle === null) next();
+    if (handle === null) next();
     else runWithSpan(handle.span, next);
   };
   return middleware;

@@ -1,5 +1,5 @@
-import { wrapMethod } from '@otinst/core';
-import type { ServerSpan } from '@otinst/core';
+import { wrapMethod } from '@otinst/core/adapter';
+import type { ServerSpan } from '@otinst/core/adapter';
 import { joinRoute, mountTemplate, type ExpressLayer } from './route';
 
 /**

@@ -1,17 +1,15 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
-  claim,
   claimOf,
   debug,
   finishWithResponse,
-  isIgnored,
-  NodeRequestWrapper,
+  IGNORED,
+  openServerSpan,
   runSuppressed,
   runWithSpan,
   setupTracing,
-  startServerSpan,
-} from '@otinst/core';
-import type { ResolvedOptions, ServerSpan } from '@otinst/core';
+} from '@otinst/core/adapter';
+import type { ResolvedOptions, ServerSpan } from '@otinst/core/adapter';
 import type {
   FastifyError,
   FastifyInstance,
@@ -68,15 +66,12 @@ function createStartHook(options: ResolvedOptions) {
       done();
       return;
     }
-    // core's guards: isIgnored and startServerSpan never throw (a failing tracer or hook gives null)
-    const wrapper = NodeRequestWrapper.fromIncomingMessage(request.raw);
-    if (isIgnored(options, wrapper.path, request)) {
-      claim(request.raw, null);
+    // core's guards: openServerSpan never throws (a failing tracer or hook gives null)
+    const handle = openServerSpan(options, request.raw, request, routeOf(request));
+    if (handle === IGNORED) {
       runSuppressed(done);
       return;
     }
-    const handle = startServerSpan(options, wrapper, request, routeOf(request));
-    claim(request.raw, handle);
     if (handle === null) {
       done();
       return;
@@ -106,15 +101,8 @@ const kEarlyWatch = Symbol.for('otinst.fastify.earlyReplies');
  */
 function createEarlyReplyListener(options: ResolvedOptions) {
   function traceUnclaimed(req: IncomingMessage, res: ServerResponse): void {
-    try {
-      const wrapper = NodeRequestWrapper.fromIncomingMessage(req);
-      if (isIgnored(options, wrapper.path, req)) return;
-      const handle = startServerSpan(options, wrapper, req);
-      claim(req, handle);
-      if (handle !== null) finishWithResponse(handle, res);
-    } catch (error) {
-      debug(`${PACKAGE}: tracing a reply sent before the hooks failed`, error);
-    }
+    const handle = openServerSpan(options, req, req);
+    if (handle !== null && handle !== IGNORED) finishWithResponse(handle, res);
   }
   function onLateClose(this: ServerResponse): void {
     if (claimOf(this.req) === undefined) traceUnclaimed(this.req, this);

@@ -1,17 +1,15 @@
 import {
-  claim,
   claimOf,
   enterSpan,
   enterSuppressed,
   finishFromResponse,
   finishWithResponse,
-  isIgnored,
-  NodeRequestWrapper,
+  IGNORED,
+  openServerSpan,
   runSuppressed,
   setupTracing,
-  startServerSpan,
-} from '@otinst/core';
-import type { ResolvedOptions, ServerSpan } from '@otinst/core';
+} from '@otinst/core/adapter';
+import type { ResolvedOptions, ServerSpan } from '@otinst/core/adapter';
 import type { Plugin, Request, ResponseToolkit, Server } from '@hapi/hapi';
 import type { HapiTracingOptions } from './types';
 
@@ -73,18 +71,15 @@ function createStartExt(options: ResolvedOptions) {
     const req = request.raw.req;
     // another otinst layer (a second copy of this plugin) already decided for this request
     if (claimOf(req) !== undefined) return h.continue;
-    // core's guards: isIgnored and startServerSpan never throw (a failing tracer or hook gives null)
-    const wrapper = NodeRequestWrapper.fromIncomingMessage(req);
-    if (isIgnored(options, wrapper.path, request)) {
-      claim(req, null);
+    // core's guards: openServerSpan never throws (a failing tracer or hook gives null).
+    // The route lookup costs as much as hapi's own (~1.5 µs): skipped while the tracer hands
+    // out spans with nothing to record (the no-op tracer), where a name is never read
+    const handle = openServerSpan(options, req, request, lookUpRoute ? routeAtStart(request) : undefined);
+    if (handle === IGNORED) {
       enterSuppressed();
       return h.continue;
     }
-    // the lookup costs as much as hapi's own (~1.5 µs): skipped while the tracer hands out
-    // spans with nothing to record (the no-op tracer), where a name is never read
-    const handle = startServerSpan(options, wrapper, request, lookUpRoute ? routeAtStart(request) : undefined);
     lookUpRoute = handle !== null && !handle.trivial;
-    claim(req, handle);
     // a trivial span (the no-op tracer, no onFinish) has nothing to finish: no state kept for it
     if (handle !== null && !handle.trivial) (request as TracedRequest)[kServerSpan] = handle;
     // hapi runs the rest of the lifecycle as a chain of awaits that starts right here (this is the

@@ -2,19 +2,17 @@
  * @otinst/koa: one OpenTracing server span per koa request, for koa 2 and 3.
  */
 import {
-  claim,
   claimOf,
   debug,
   finishWithResponse,
-  isIgnored,
-  NodeRequestWrapper,
+  IGNORED,
+  openServerSpan,
   runSuppressed,
   runWithSpan,
   setupTracing,
-  startServerSpan,
   warnOnce,
-} from '@otinst/core';
-import type { ServerSpan } from '@otinst/core';
+} from '@otinst/core/adapter';
+import type { ServerSpan } from '@otinst/core/adapter';
 import type { Context, Middleware, Next } from 'koa';
 import type { ServerResponse } from 'node:http';
 import type { Tracer } from 'opentracing';
@@ -214,19 +212,14 @@ export function tracingMiddleware(tracerOrOptions?: unknown, options?: unknown):
     const req = ctx.req;
     const claimed = claimOf(req);
     if (claimed !== undefined) return stepAside(ctx, next, claimed);
-    let handle: ServerSpan | null = null;
-    let ignored = false;
-    // the same guard in every adapter: starting the span never throws into the app
+    const handle = openServerSpan(resolved, req, ctx);
+    if (handle === IGNORED) return runSuppressed(next);
+    // the same guard in every adapter: what the adapter adds to the span's start never throws into the app
     try {
       if (!checked) {
         checked = true;
         checkOrder(middleware, ctx);
       }
-      const wrapper = NodeRequestWrapper.fromIncomingMessage(req);
-      ignored = isIgnored(resolved, wrapper.path, ctx);
-      if (!ignored) handle = startServerSpan(resolved, wrapper, ctx);
-      // a no-op span needs no claim: a later layer's no-op span records nothing either
-      if (handle === null || !handle.trivial) claim(req, handle);
       if (handle !== null && !handle.trivial) {
         ctx[kServerSpan] = handle;
         ctx[kOnerror] = ctx.onerror;
@@ -238,7 +231,6 @@ export function tracingMiddleware(tracerOrOptions?: unknown, options?: unknown):
     } catch (error) {
       debug(`${PACKAGE}: starting the server span failed`, error);
     }
-    if (ignored) return runSuppressed(next);
     if (handle === null) return next();
     // nothing to record (the no-op tracer): only make the span current
     if (handle.trivial) return runWithSpan(handle.span, next);

@@ -1,7 +1,11 @@
-import type { ServerResponse } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { runWithSpan } from '../context';
+import type { ResolvedOptions } from '../options';
 import { debug } from '../safe';
+import { claim } from './claim';
+import { NodeRequestWrapper } from './request';
+import { isIgnored, startServerSpan } from './span';
 import type { ResponseHeaderReader, ServerSpan } from './span';
 
 /**
@@ -149,4 +153,37 @@ export function finishWithResponse(handle: ServerSpan, res: ServerResponse, opti
   }
   // `on`, not `once`: the listener disarms itself (kHandle), and `once` allocates a wrapper per request
   res.on('close', onClose);
+}
+
+/** What `openServerSpan` answers for a request the `ignore` option matched: run the rest of it suppressed. */
+export const IGNORED = 'ignored';
+
+/**
+ * The first steps of every adapter, for a request no otinst layer has claimed
+ * yet (`claimOf(req) === undefined`): wrap the Node request, apply `ignore`,
+ * start the span (named `<METHOD> <route>` at once when the framework already
+ * knows `route`), and claim the request for this layer. Answers the handle,
+ * `null` when there is nothing to trace (a failing tracer), or `IGNORED`.
+ * Never throws. `request` is the framework's own request object, what the
+ * user hooks receive.
+ */
+export function openServerSpan(
+  options: ResolvedOptions,
+  req: IncomingMessage,
+  request: unknown,
+  route?: string,
+): ServerSpan | null | typeof IGNORED {
+  let handle: ServerSpan | null = null;
+  try {
+    const wrapper = NodeRequestWrapper.fromIncomingMessage(req);
+    if (isIgnored(options, wrapper.path, request)) {
+      claim(req, null);
+      return IGNORED;
+    }
+    handle = startServerSpan(options, wrapper, request, route);
+  } catch (error) {
+    debug(`${options.packageName}: starting the server span failed`, error);
+  }
+  claim(req, handle);
+  return handle;
 }

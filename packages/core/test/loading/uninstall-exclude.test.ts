@@ -8,9 +8,9 @@ import {
   installPatches,
   resetConfig,
   runWithSpan,
-  setupTracing,
   uninstallPatches,
 } from '@otinst/core';
+import { setupTracing } from '@otinst/core/adapter';
 import { RecordingTracer } from '@otinst/recorder';
 import { excludedPatches } from '../../src/hooks/registry';
 import { originalOf } from '../../src/hooks/wrap';
