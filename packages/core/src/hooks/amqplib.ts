@@ -5,9 +5,9 @@ import { runWithSpan } from '../context';
 import { debug, safeExecute } from '../safe';
 import * as tags from '../tags';
 import { childOptions, defaultTracer, safeExtract, safeInject, safeSetTags, safeStartSpan, tracerOf } from '../tracer';
+import { loadedBeside } from './load';
 import type { ClientHook } from './hook';
 import { traceCall } from './lifecycle';
-import { requireBeside } from './redis-common';
 import { wrapMethod } from './wrap';
 
 /**
@@ -201,17 +201,17 @@ export function instrumentAmqplib(exports: unknown): number {
   let patched = 0;
   for (const file of ['./lib/channel_model', './lib/callback_model']) {
     try {
-      if (patchModel(requireBeside(exports, file) as ChannelModelModule | undefined)) patched++;
+      if (patchModel(loadedBeside(exports, file) as ChannelModelModule | undefined)) patched++;
     } catch (error) {
-      debug(`amqplib: loading ${file} failed`, error);
+      debug(`amqplib: patching ${file} failed`, error);
     }
   }
   try {
-    if (!patchDispatch(requireBeside(exports, './lib/channel') as ChannelModelModule)) {
+    if (!patchDispatch(loadedBeside(exports, './lib/channel') as ChannelModelModule)) {
       debug('amqplib: no BaseChannel.prototype.dispatchMessage: deliveries are not traced');
     }
   } catch (error) {
-    debug('amqplib: loading ./lib/channel failed', error);
+    debug('amqplib: patching ./lib/channel failed', error);
   }
   return patched;
 }

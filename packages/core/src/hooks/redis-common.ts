@@ -1,4 +1,3 @@
-import Module, { createRequire } from 'node:module';
 import type { Span } from 'opentracing';
 import { startClientSpan } from '../client/span';
 import * as tags from '../tags';
@@ -6,8 +5,7 @@ import * as tags from '../tags';
 /**
  * The Redis rules the `redis` and `ioredis` hooks share: the `db.statement`
  * rule and the one span builder that both the channel path and the patched
- * path feed. (`requireBeside`, used by amqplib too, belongs in load.ts, which
- * another engineer owns: it stays here until moved.)
+ * path feed.
  */
 
 /** Tag for the number of commands in a MULTI or a pipeline. */
@@ -101,22 +99,4 @@ export function startRedisBatchSpan(component: string, peer: RedisPeer, multi: b
   const spanTags = redisTags(component, peer);
   spanTags[BATCH_SIZE] = size;
   return startClientSpan(`${component}:${multi ? 'MULTI' : 'PIPELINE'}`, spanTags);
-}
-
-type ModuleCache = Record<string, { exports: unknown; filename: string } | undefined>;
-
-/**
- * Requires `request` relative to the file whose `module.exports` is
- * `exports`: the way to reach a library's private files (the classes that
- * carry the methods to patch) in the very copy that the application loaded,
- * whatever the `node_modules` layout (hoisted, nested, pnpm, symlinked).
- * Undefined when `exports` is not a loaded CommonJS module.
- */
-export function requireBeside(exports: unknown, request: string): unknown {
-  const cache = (Module as unknown as { _cache: ModuleCache })._cache;
-  for (const key of Object.keys(cache)) {
-    const entry = cache[key];
-    if (entry !== undefined && entry.exports === exports) return createRequire(entry.filename)(request);
-  }
-  return undefined;
 }

@@ -6,7 +6,8 @@ import { subscribeSpans } from './channels';
 import type { ChannelContext } from './channels';
 import type { ClientHook } from './hook';
 import { traceCall } from './lifecycle';
-import { peerFromChannel, requireBeside, startRedisBatchSpan, startRedisCommandSpan } from './redis-common';
+import { loadedBeside } from './load';
+import { peerFromChannel, startRedisBatchSpan, startRedisCommandSpan } from './redis-common';
 import type { RedisPeer } from './redis-common';
 import { wrapMethod } from './wrap';
 
@@ -276,8 +277,8 @@ function patchRedis5(proto: Prototype) {
  */
 function patchPool(clientModule: unknown): void {
   // redis 4 has no pool module
-  const pool = safeExecute('loading the node-redis pool (none before redis 5)', () =>
-    requireBeside(clientModule, './lib/client/pool'),
+  const pool = safeExecute('finding the node-redis pool (none before redis 5)', () =>
+    loadedBeside(clientModule, './lib/client/pool'),
   ) as { RedisClientPool?: { prototype: Prototype } } | undefined;
   const proto = pool?.RedisClientPool?.prototype;
   if (typeof proto?.['execute'] !== 'function') return;
@@ -298,7 +299,7 @@ function publishesChannels(clientModule: unknown): boolean {
 }
 
 function patchCopy(clientModule: unknown): RedisClientMode {
-  const client = requireBeside(clientModule, './lib/client') as { default?: { prototype?: unknown } } | undefined;
+  const client = loadedBeside(clientModule, './lib/client') as { default?: { prototype?: unknown } } | undefined;
   const proto = client?.default?.prototype as Prototype | undefined;
   if (proto === undefined) return 'unsupported';
   if (typeof proto['_executeMulti'] === 'function') {
@@ -306,9 +307,9 @@ function patchCopy(clientModule: unknown): RedisClientMode {
     return 'patched';
   }
   if (typeof proto['multiExecutor'] === 'function') {
-    const commands = (requireBeside(clientModule, './lib/client/commands') as { default?: unknown } | undefined)
+    const commands = (loadedBeside(clientModule, './lib/client/commands') as { default?: unknown } | undefined)
       ?.default as Record<string, CommandModule> | undefined;
-    const commander = requireBeside(clientModule, './lib/commander') as Commander | undefined;
+    const commander = loadedBeside(clientModule, './lib/commander') as Commander | undefined;
     if (commands === undefined || typeof commander?.transformCommandArguments !== 'function') return 'unsupported';
     patchRedis4(proto, commands, commander);
     return 'patched';
