@@ -1,8 +1,7 @@
 import type { Tracer } from 'opentracing';
 
 /**
- * Process-wide settings shared by the server middleware and the client hooks
- * (the Python original's `CONFIG`).
+ * Process-wide settings shared by the server middleware and the client hooks.
  */
 export interface InstrumentationConfig {
   /**
@@ -18,7 +17,7 @@ export interface InstrumentationConfig {
   captureParameters: boolean;
   /** Keep string and number literals in `db.statement` (otherwise each becomes `?`). @default false */
   captureSqlLiterals: boolean;
-  /** Incoming headers naming the calling service, tagged `peer.service` on server spans. First match wins. @default [] (the Python original's default) */
+  /** Incoming headers naming the calling service, tagged `peer.service` on server spans. First match wins. @default [] */
   callerNameHeaders: readonly string[];
   /** Outgoing headers naming the called service, tagged `peer.service` on client spans. @default [] */
   calleeNameHeaders: readonly string[];

@@ -55,8 +55,8 @@ export function runWithSpan<T>(span: Span | null, fn: () => T): T {
 }
 
 /**
- * Replaces the span lookup that every hook uses (the Python original's
- * `set_current_span_func`); `null` restores the AsyncLocalStorage lookup.
+ * Replaces the span lookup that every hook uses; `null` restores the
+ * AsyncLocalStorage lookup.
  *
  * @example
  * ```ts

@@ -82,7 +82,7 @@ function isPromise(value: unknown): value is Promise<unknown> {
 
 /**
  * Wraps `fn` so that each call runs inside a child span of the current span
- * (the Python original's `traced_function`). The span is active while `fn`
+ * The span is active while `fn`
  * runs, so calls it makes nest under it. Works for sync functions and for
  * functions that return promises: a throw or rejection sets `error=true`,
  * logs the error and rethrows the same error.

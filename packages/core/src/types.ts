@@ -4,7 +4,7 @@ import type { Span, Tracer } from 'opentracing';
 export type HookName =
   'http' | 'fetch' | 'pg' | 'mysql2' | 'redis' | 'ioredis' | 'amqplib' | 'aws-sdk' | 'bullmq' | 'knex';
 
-/** A framework-free view of an incoming request (the Python original's `AbstractRequestWrapper`). */
+/** A framework-free view of an incoming request. */
 export interface RequestWrapper {
   /** Upper-case HTTP method. */
   readonly method: string;

@@ -1,7 +1,7 @@
 import type { Span } from 'opentracing';
 import type { HttpClientRequest } from './http';
 
-/** Adds tags or logs to every outgoing HTTP client span (the Python original's `OpenTracingInterceptor`). */
+/** Adds tags or logs to every outgoing HTTP client span. */
 export interface ClientInterceptor {
   process(request: HttpClientRequest, span: Span): void;
 }

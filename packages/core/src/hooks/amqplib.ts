@@ -30,8 +30,7 @@ import { wrapMethod } from './wrap';
  * A consumer span is made even with no incoming context (then it starts a new
  * trace), and whatever the async context at delivery: a delivery is an entry
  * point, like an incoming request, and that context is only the one in which
- * the connection happened to be opened, not the message's (the Python
- * original's celery hook also starts a consumer span without a parent).
+ * the connection happened to be opened, not the message's.
  */
 
 const COMPONENT = 'amqplib';

@@ -59,7 +59,7 @@ export function normaliseIp(ip: string | undefined): string | undefined {
 
 /**
  * A `RequestWrapper` over a Node `IncomingMessage`: getters over the native
- * request, no copies (the Python original's `WSGIRequestWrapper`).
+ * request, no copies.
  *
  * @example
  * ```ts
@@ -104,8 +104,7 @@ export class NodeRequestWrapper implements RequestWrapper {
 
   /**
    * Scheme, then the Host header (HTTP/2: `:authority`; else the local address and port, the default
-   * port omitted), then path and query: PEP 3333's reconstruction, as in the
-   * Python original. A Host header that is not a well-formed `host[:port]`
+   * port omitted), then path and query (PEP 3333's reconstruction). A Host header that is not a well-formed `host[:port]`
    * (`admin.internal/admin?x=`, `a@b`) is not used: the local address is. An
    * absolute-form request target (proxies, any scheme case) is used as sent,
    * minus any credentials; the asterisk form (`OPTIONS *`) has no path.

@@ -32,7 +32,7 @@ const REDACTED = '[REDACTED]';
 
 /**
  * The wrapper's own `callerName`, or else the first configured caller-name
- * header (the Python original's base wrapper), so that a user's wrapper
+ * header, so that a user's wrapper
  * without the getter still tags `peer.service`.
  */
 function callerNameOf(request: RequestWrapper): string | undefined {
@@ -99,7 +99,7 @@ function startSpan(
 /**
  * Starts the server span for `request`: the parent is extracted from the
  * headers (`FORMAT_HTTP_HEADERS`); a failed or empty extraction starts a new
- * trace. Never throws (the Python original's `before_request`): when the
+ * trace. Never throws: when the
  * tracer itself fails, a no-op span is returned.
  *
  * @example
