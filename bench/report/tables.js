@@ -1,0 +1,347 @@
+'use strict';
+/**
+ * The targets of issue 16 and the tables: plain text for one Node line (the
+ * terminal), Markdown with the Node lines side by side (docs/performance.md).
+ */
+
+const CLIENT_TARGETS = { pg: 0.9, redis: 0.9, http: 0.85, fetch: 0.85 };
+const NOOP_TARGET = 0.9;
+const NO_SPAN_TARGET = 0.98;
+
+const integer = (value) => (typeof value === 'number' ? Math.round(value).toLocaleString('en-US') : '–');
+const fixed = (value, digits) => (typeof value === 'number' ? value.toFixed(digits) : '–');
+const signed = (value, unit) => (typeof value === 'number' ? `${value >= 0 ? '+' : ''}${value}${unit}` : '–');
+
+function textTable(header, rows) {
+  const widths = header.map((cell, i) => Math.max(cell.length, ...rows.map((row) => String(row[i]).length)));
+  const line = (row) =>
+    row.map((cell, i) => (i < 2 ? String(cell).padEnd(widths[i]) : String(cell).padStart(widths[i])));
+  return [line(header).join('  '), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map((r) => line(r).join('  '))]
+    .map((text) => text.trimEnd())
+    .join('\n');
+}
+
+function markdownTable(header, rows, rightFrom = 2) {
+  const align = header.map((_, i) => (i < rightFrom ? '---' : '---:'));
+  return [header, align, ...rows].map((row) => `| ${row.join(' | ')} |`).join('\n');
+}
+
+/** Each target of issue 16 for one Node line: `{ key, target, value, pass }` (pass null: not measured). */
+function targets(results) {
+  const checks = [];
+  for (const [framework, result] of Object.entries(results.servers ?? {})) {
+    const v = result.variants ?? {};
+    const noop = v['otinst-noop'];
+    if (noop && !noop.unavailable) {
+      // an adapter that started no span measured an untraced app
+      const traced = noop.spans !== 0;
+      checks.push({
+        key: `noop:${framework}`,
+        target: `${framework}: otinst + no-op ≥ ${NOOP_TARGET} of bare`,
+        value: traced ? fixed(noop.ratio, 3) : 'no spans',
+        pass: traced && typeof noop.ratio === 'number' ? noop.ratio >= NOOP_TARGET : null,
+      });
+    }
+    const jaeger = v['otinst-jaeger'];
+    const otel = v.otel;
+    if (jaeger && otel && !jaeger.unavailable && !otel.unavailable) {
+      const traced = jaeger.spans !== 0 && otel.spans !== 0;
+      const ours = traced && typeof jaeger.ratio === 'number' ? 1 - jaeger.ratio : null;
+      const theirs = typeof otel.ratio === 'number' ? 1 - otel.ratio : null;
+      const measured = ours !== null && theirs !== null && theirs > 0;
+      checks.push({
+        key: `jaeger:${framework}`,
+        target: `${framework}: otinst + jaeger overhead ≤ 1/3 of OpenTelemetry's`,
+        value: measured
+          ? `${fixed(ours * 100, 1)}% vs ${fixed(theirs * 100, 1)}% (${fixed(ours / theirs, 2)} of it)`
+          : '–',
+        pass: measured ? ours <= theirs / 3 : null,
+      });
+    }
+  }
+  for (const [name, c] of Object.entries(results.clients?.clients ?? {})) {
+    if (c.skipped) continue;
+    // a hook that made no span measured nothing: not a pass
+    const hooked = c.active.spansPerOp !== 0;
+    checks.push({
+      key: `active:${name}`,
+      target: `${name}: hooked, active jaeger span ≥ ${CLIENT_TARGETS[name]} of bare`,
+      value: hooked ? fixed(c.active.ratio, 3) : 'no spans',
+      pass: hooked && typeof c.active.ratio === 'number' ? c.active.ratio >= CLIENT_TARGETS[name] : null,
+    });
+    checks.push({
+      key: `none:${name}`,
+      target: `${name}: hooked, no active span ≥ ${NO_SPAN_TARGET} of bare`,
+      value: hooked ? fixed(c.none.ratio, 3) : 'no spans',
+      pass: hooked && typeof c.none.ratio === 'number' ? c.none.ratio >= NO_SPAN_TARGET : null,
+    });
+  }
+  const startup = results.startup;
+  if (startup && !startup.error) {
+    for (const [metric, unit, label] of [
+      ['ms', ' ms', 'time'],
+      ['rssMiB', ' MiB', 'RSS'],
+    ]) {
+      checks.push({
+        key: `startup:${metric}`,
+        target: `start-up ${label}: the express adapter adds ≤ what express adds`,
+        value: `${signed(startup.adapter[metric], unit)} vs ${signed(startup.express[metric], unit)}`,
+        pass: startup.adapter[metric] <= startup.express[metric],
+      });
+    }
+  }
+  return checks;
+}
+
+const verdict = (pass) => (pass === true ? 'met' : pass === false ? '**not met**' : 'n/a');
+
+function targetsTable(checks) {
+  return textTable(
+    ['target', 'measured', 'verdict'],
+    checks.map((c) => [c.target, c.value, verdict(c.pass).replace(/\*/g, '')]),
+  );
+}
+
+function serversTable(servers) {
+  const rows = [];
+  for (const [framework, result] of Object.entries(servers ?? {})) {
+    if (result.error) rows.push([framework, `failed: ${result.error}`, '', '', '', '', '']);
+    for (const [variant, v] of Object.entries(result.variants ?? {})) {
+      if (v.unavailable) rows.push([framework, variant, 'n/a', '', '', '', '']);
+      else
+        rows.push([
+          framework,
+          variant,
+          integer(v.reqPerSec) + (v.errors > 0 ? ` (${v.errors} errors)` : ''),
+          String(v.p50),
+          String(v.p99),
+          fixed(v.ratio, 3),
+          fixed(v.spansPerRequest, 2),
+        ]);
+    }
+  }
+  return textTable(['framework', 'variant', 'req/s', 'p50 ms', 'p99 ms', 'ratio', 'spans/req'], rows);
+}
+
+function clientsTable(result) {
+  const rows = Object.entries(result?.clients ?? {}).map(([name, c]) =>
+    c.skipped
+      ? [name, c.skipped, '', '', '', '', '', '']
+      : [
+          name,
+          `${c.operation}, ${c.concurrency} concurrent`,
+          integer(c.bare.opsPerSec),
+          integer(c.active.opsPerSec),
+          fixed(c.active.ratio, 3),
+          integer(c.none.opsPerSec),
+          fixed(c.none.ratio, 3),
+          fixed(c.active.spansPerOp, 2),
+        ],
+  );
+  return textTable(
+    ['client', 'operation', 'bare ops/s', 'span ops/s', 'ratio', 'no-span ops/s', 'ratio', 'spans/op'],
+    rows,
+  );
+}
+
+function coreTable(result) {
+  const rows = (result?.rows ?? []).map((row) => [
+    row.tracer,
+    'startServerSpan+setRoute+finish',
+    integer(row.otinstNs),
+    integer(row.rawNs),
+    integer(row.ownNs),
+  ]);
+  return textTable(['tracer', 'path', 'otinst ns/req', 'tracer alone ns', 'otinst own ns'], rows);
+}
+
+/** The terminal summary of one Node line. */
+function lineSummary(results) {
+  const parts = [runLine(results)];
+  if (results.servers) parts.push(serversTable(results.servers));
+  if (results.clients) parts.push(clientsTable(results.clients));
+  if (results.core) parts.push(coreTable(results.core));
+  const checks = targets(results);
+  if (checks.length > 0) parts.push(targetsTable(checks));
+  return parts.join('\n\n');
+}
+
+function runLine(results) {
+  const s = results.settings;
+  const load = results.machine.loadAverageAtStart[0];
+  const end = results.machine.loadAverageAtEnd?.[0] ?? '?';
+  return (
+    `Node ${results.node.version}: run of ${results.date.slice(0, 16).replace('T', ' ')} UTC, ${results.seconds} s, ` +
+    `on ${results.machine.cpu} (${results.machine.cores} cores); autocannon under Node ${results.node.loadGenerator}; ` +
+    `${s.rounds} rounds × ${s.duration} s per server run (${s.warmup} s warm-up), ${s.connections} connections; ` +
+    `client runs ${s.clientRounds} rounds × ${s.clientDuration} s; load average ${load} at the start, ${end} at the end.`
+  );
+}
+
+// ---------------------------------------------------------------------------
+// Markdown, one column group per Node line
+
+/** One table row per key, one cell group per line: `cells(result, key)` returns the group's cells. */
+function sideBySide(lines, keys, label, cells, width) {
+  return keys.map((key) => [...label(key), ...lines.flatMap((r) => cells(r, key) ?? Array(width).fill('–'))]);
+}
+
+function targetsMarkdown(lines) {
+  const perLine = lines.map((r) => new Map(targets(r).map((c) => [c.key, c])));
+  const keys = [...new Set(perLine.flatMap((m) => [...m.keys()]))];
+  const rows = keys.map((key) => {
+    const first = perLine.find((m) => m.has(key)).get(key);
+    return [
+      first.target,
+      ...perLine.map((m) => {
+        const c = m.get(key);
+        return c ? `${c.value} — ${verdict(c.pass)}` : '–';
+      }),
+    ];
+  });
+  return markdownTable(['target', ...lines.map((r) => `Node ${r.node.version}`)], rows, 99);
+}
+
+function serversMarkdown(lines) {
+  const keys = [];
+  for (const r of lines)
+    for (const [framework, result] of Object.entries(r.servers ?? {}))
+      for (const variant of Object.keys(result.variants ?? {}))
+        if (!keys.includes(`${framework} ${variant}`)) keys.push(`${framework} ${variant}`);
+  const rows = sideBySide(
+    lines,
+    keys,
+    (key) => key.split(' '),
+    (r, key) => {
+      const [framework, variant] = key.split(' ');
+      const v = r.servers?.[framework]?.variants?.[variant];
+      if (!v) return null;
+      if (v.unavailable) return ['n/a', '', '', ''];
+      return [integer(v.reqPerSec), String(v.p99), fixed(v.ratio, 3), fixed(v.spansPerRequest, 2)];
+    },
+    4,
+  );
+  const header = ['framework', 'variant'];
+  for (const r of lines) header.push(`${r.node.version} req/s`, 'p99 ms', 'ratio', 'spans/req');
+  const spread = lines
+    .map(
+      (r) =>
+        `Node ${r.node.version}: ` +
+        Object.entries(r.servers ?? {})
+          .filter(([, result]) => typeof result.bareSpread === 'number')
+          .map(([framework, result]) => `${framework} ${Math.round(result.bareSpread * 100)}%`)
+          .join(', '),
+    )
+    .join('; ');
+  return `${markdownTable(header, rows)}\n\nSpread of the bare runs ((max − min) / median): ${spread}.`;
+}
+
+function clientsMarkdown(lines) {
+  const names = [...new Set(lines.flatMap((r) => Object.keys(r.clients?.clients ?? {})))];
+  const keys = names.flatMap((name) => ['bare', 'active', 'none'].map((mode) => `${name} ${mode}`));
+  const modeLabel = { bare: 'not hooked', active: 'hooked, active jaeger span', none: 'hooked, no active span' };
+  const rows = sideBySide(
+    lines,
+    keys,
+    (key) => {
+      const [name, mode] = key.split(' ');
+      return [name, modeLabel[mode]];
+    },
+    (r, key) => {
+      const [name, mode] = key.split(' ');
+      const c = r.clients?.clients?.[name];
+      if (!c) return null;
+      if (c.skipped) return ['skipped', ''];
+      return [integer(c[mode].opsPerSec), fixed(c[mode].ratio, 3)];
+    },
+    2,
+  );
+  const header = ['client', 'mode'];
+  for (const r of lines) header.push(`${r.node.version} ops/s`, 'ratio');
+  const operations = names
+    .map((name) => {
+      const c = lines.map((r) => r.clients?.clients?.[name]).find((entry) => entry && !entry.skipped);
+      return c ? `${name}: ${c.operation}, ${c.concurrency} concurrent` : null;
+    })
+    .filter(Boolean);
+  return `${markdownTable(header, rows)}\n\nOperations: ${operations.join('; ')}.`;
+}
+
+function coreMarkdown(lines) {
+  const tracers = [...new Set(lines.flatMap((r) => (r.core?.rows ?? []).map((row) => row.tracer)))];
+  const rows = sideBySide(
+    lines,
+    tracers,
+    (tracer) => [tracer],
+    (r, tracer) => {
+      const row = (r.core?.rows ?? []).find((entry) => entry.tracer === tracer);
+      return row ? [integer(row.otinstNs), integer(row.rawNs), integer(row.ownNs)] : null;
+    },
+    3,
+  );
+  const header = ['tracer'];
+  for (const r of lines) header.push(`${r.node.version} otinst ns`, 'tracer alone ns', 'otinst own ns');
+  return markdownTable(header, rows, 1);
+}
+
+function startupMarkdown(lines) {
+  const kinds = ['node', 'express', 'express+otinst'];
+  const label = {
+    node: 'empty process',
+    express: "`require('express')` + `express()`",
+    'express+otinst': '… + `tracingMiddleware(tracer, { clientHooks: true })`',
+  };
+  const rows = sideBySide(
+    lines,
+    kinds,
+    (kind) => [label[kind]],
+    (r, kind) => {
+      const k = r.startup?.kinds?.[kind];
+      return k ? [fixed(k.ms, 1), fixed(k.rssMiB, 1), integer(k.modules)] : null;
+    },
+    3,
+  );
+  const header = ['process'];
+  for (const r of lines) header.push(`${r.node.version} ms`, 'RSS MiB', 'modules');
+  const loaded = lines.find((r) => r.startup?.adapter?.packages)?.startup.adapter.packages ?? [];
+  return (
+    `${markdownTable(header, rows, 1)}\n\nPackages the adapter loaded (${loaded.length}): ` +
+    `${loaded.map((name) => `\`${name}\``).join(', ') || 'none'}.`
+  );
+}
+
+/** The Markdown block between the results markers of docs/performance.md. */
+function markdown(lines) {
+  const parts = lines.map((r) => `_${runLine(r)}_`);
+  parts.push('#### Targets', targetsMarkdown(lines));
+  if (lines.some((r) => r.servers)) {
+    parts.push('#### Servers (`GET /users/:id`; ratio = req/s over the adjacent bare runs, median of the rounds)');
+    parts.push(serversMarkdown(lines));
+  }
+  if (lines.some((r) => r.clients)) {
+    parts.push('#### Client hooks (ratio = ops/s over the adjacent unhooked runs, median of the rounds)');
+    parts.push(clientsMarkdown(lines));
+  }
+  if (lines.some((r) => r.startup)) {
+    const samples = lines.find((r) => r.startup)?.startup.samples;
+    parts.push(`#### Start-up (fresh process each, time since process start and RSS, median of ${samples})`);
+    parts.push(startupMarkdown(lines));
+  }
+  if (lines.some((r) => r.core)) {
+    parts.push('#### Core server-span path (`startServerSpan` + `setRoute` + `finish`, ns per request, median)');
+    parts.push(coreMarkdown(lines));
+  }
+  return parts.join('\n\n');
+}
+
+module.exports = {
+  targets,
+  targetsTable,
+  serversTable,
+  clientsTable,
+  coreTable,
+  lineSummary,
+  runLine,
+  markdown,
+  NOOP_TARGET,
+};
