@@ -24,7 +24,7 @@ const HELP = `usage: npm run bench -- [flags]   (or: node bench/run.js [flags])
   --framework a,b         only these frameworks (${FRAMEWORKS.join(', ')})
   --variant a,b           only these variants (${VARIANT_NAMES.join(', ')}); bare always runs
   --client a,b            only these clients (${CLIENTS.join(', ')})
-  --client-rounds N       rounds of the client-hook benchmark (default 5)
+  --client-rounds N       rounds of the client-hook benchmark (default 3)
   --client-duration S     seconds per client run (default 1)
   --only a,b              only these parts: servers, clients, core, startup
   --otinst-options JSON   extra options for the otinst adapters, for diagnosis only (never written to
@@ -107,7 +107,7 @@ function parseSettings(argv = process.argv.slice(2)) {
     frameworks: values.framework ? list(values.framework, FRAMEWORKS, 'framework') : FRAMEWORKS.slice(),
     variants,
     clients: values.client ? list(values.client, CLIENTS, 'client') : CLIENTS.slice(),
-    clientRounds: pick('client-rounds', 5, 3, true),
+    clientRounds: pick('client-rounds', 3, 3, true),
     clientDuration: pick('client-duration', 1, 0.5, false),
     parts,
     otinstOptions: values['otinst-options'],
