@@ -95,7 +95,7 @@ const CLIENTS = {
   },
 };
 
-/** `concurrency` loops calling `call` until `seconds` are up; returns operations per second. */
+/** `concurrency` loops calling `call` until `seconds` are up; returns operations per second and per CPU-second. */
 async function loop(call, seconds, concurrency, span, core) {
   const deadline = performance.now() + seconds * 1000;
   let count = 0;
@@ -106,10 +106,14 @@ async function loop(call, seconds, concurrency, span, core) {
     }
   };
   const started = performance.now();
+  const cpuBefore = process.cpuUsage();
   const workers = [];
   for (let i = 0; i < concurrency; i++) workers.push(span ? core.runWithSpan(span, worker) : worker());
   await Promise.all(workers);
-  return { rate: count / ((performance.now() - started) / 1000), ops: count };
+  // operations per CPU-second of this process: moves far less than ops/s when the machine is shared
+  const cpu = process.cpuUsage(cpuBefore);
+  const rate = count / ((performance.now() - started) / 1000);
+  return { rate, cpuRate: count / ((cpu.user + cpu.system) / 1e6), ops: count };
 }
 
 async function benchClient(name, client, settings, context, log) {
@@ -144,7 +148,9 @@ async function benchClient(name, client, settings, context, log) {
   const summary = (mode) => ({
     opsPerSec: round(median(runs.get(mode).map((result) => result.rate)), 0),
     ratio: ratio(mode),
-    ratios: mode === 'bare' ? undefined : ratios.get(mode).map((value) => round(value, 3)),
+    ratios: mode === 'bare' ? undefined : ratios(mode).map((value) => round(value, 3)),
+    cpuUsPerOp: round(median(runs.get(mode).map((result) => 1e6 / result.cpuRate)), 2),
+    cpuRatio: ratio(mode, 'cpuRate'),
     runs: runs.get(mode).map((result) => round(result.rate, 0)),
   });
   return {

@@ -49,7 +49,7 @@ describe('bench interleave', () => {
       return { rate: rates[name] };
     });
     expect(order).toEqual(['bare', 'a', 'bare', 'b', 'bare', 'b', 'bare', 'a', 'bare', 'a', 'bare', 'b', 'bare']);
-    expect(ratios.get('a')).toEqual([0.5, 0.5, 0.5]);
+    expect(ratios('a')).toEqual([0.5, 0.5, 0.5]);
     expect(ratio('b')).toBe(0.8);
     expect(ratio('bare')).toBe(1);
   });
@@ -62,8 +62,16 @@ describe('bench interleave', () => {
     const { ratios, ratio } = await interleave(['x'], 3, async (name: string) => ({
       rate: name === 'bare' ? bare[b++] : variant[v++],
     }));
-    expect(ratios.get('x')).toEqual([0.5, 1, 0.5]);
+    expect(ratios('x')).toEqual([0.5, 1, 0.5]);
     expect(ratio('x')).toBe(0.5);
+  });
+
+  it('gives the CPU-time ratio beside the throughput ratio when runs carry it', async () => {
+    const { ratio } = await interleave(['x'], 3, async (name: string) =>
+      name === 'bare' ? { rate: 100, cpuRate: 1000 } : { rate: 50, cpuRate: 900 },
+    );
+    expect(ratio('x')).toBe(0.5);
+    expect(ratio('x', 'cpuRate')).toBe(0.9);
   });
 });
 

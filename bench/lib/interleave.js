@@ -9,15 +9,19 @@
  */
 const { median, mean, round } = require('./stats');
 
+/** The rates a measurement may carry: throughput, and throughput per CPU-second of the measured process. */
+const RATES = ['rate', 'cpuRate'];
+
 /**
  * @param {string[]} variants the variants besides bare
  * @param {number} rounds measured runs of each variant (bare runs once more per variant)
- * @param {(name: string, label: string) => Promise<{ rate: number }>} measure one run of 'bare' or a variant
- * @returns {Promise<{ runs: Map<string, object[]>, ratios: Map<string, number[]>, ratio: (name: string) => number | null }>}
+ * @param {(name: string, label: string) => Promise<{ rate: number, cpuRate?: number }>} measure one run of 'bare' or a variant
+ * @returns the runs by name; `ratios(name, key)`, one ratio per round; `ratio(name, key)`, their median
+ *   (`key`: 'rate', the default, or 'cpuRate')
  */
 async function interleave(variants, rounds, measure) {
   const runs = new Map([['bare', []], ...variants.map((name) => [name, []])]);
-  const ratios = new Map(variants.map((name) => [name, []]));
+  const perKey = new Map(RATES.map((key) => [key, new Map(variants.map((name) => [name, []]))]));
   const run = async (name, label) => {
     const result = await measure(name, label);
     runs.get(name).push(result);
@@ -29,11 +33,22 @@ async function interleave(variants, rounds, measure) {
     for (const name of r % 2 === 0 ? variants : variants.slice().reverse()) {
       const result = await run(name, `r${r + 1}`);
       const after = await run('bare', `r${r + 1}`);
-      ratios.get(name).push(result.rate / mean([before.rate, after.rate]));
+      for (const key of RATES) {
+        if (typeof result[key] !== 'number') continue;
+        perKey
+          .get(key)
+          .get(name)
+          .push(result[key] / mean([before[key], after[key]]));
+      }
       before = after;
     }
   }
-  const ratio = (name) => (name === 'bare' ? 1 : round(median(ratios.get(name) ?? []), 3));
+  const ratios = (name, key = 'rate') => perKey.get(key).get(name) ?? [];
+  const ratio = (name, key = 'rate') => {
+    if (name === 'bare') return 1;
+    const values = ratios(name, key);
+    return values.length === 0 ? null : round(median(values), 3);
+  };
   return { runs, ratios, ratio };
 }
 

@@ -70,9 +70,18 @@ async function startServer(framework, variant, node, log) {
   }
 }
 
+/** The server process's CPU time so far (µs), or null when it does not answer. */
+function cpuMicros(child) {
+  return ask(child, { type: 'cpu' }, 'cpu', 5000).then(
+    (answer) => answer.micros,
+    () => null,
+  );
+}
+
 function describeRun(run) {
   const problems = run.errors + run.non2xx > 0 ? `  (${run.errors} errors, ${run.non2xx} non-2xx)` : '';
-  return `${Math.round(run.rate).toLocaleString('en-US').padStart(7)} req/s  p50 ${run.p50} ms  p99 ${run.p99} ms${problems}`;
+  const cpu = run.cpuUsPerRequest === undefined ? '' : `  ${run.cpuUsPerRequest.toFixed(1)} µs CPU/req`;
+  return `${Math.round(run.rate).toLocaleString('en-US').padStart(7)} req/s  p50 ${run.p50} ms  p99 ${run.p99} ms${cpu}${problems}`;
 }
 
 async function benchFramework(framework, settings, node, log) {
@@ -91,8 +100,14 @@ async function benchFramework(framework, settings, node, log) {
     }
     const { runs, ratios, ratio } = await interleave(live, settings.rounds, async (name, label) => {
       const server = servers.get(name);
+      const cpuBefore = await cpuMicros(server.child);
       const run = await load(server.port, settings.duration, settings.connections);
+      const cpuAfter = await cpuMicros(server.child);
       server.served += run.requests;
+      if (cpuBefore !== null && cpuAfter !== null && cpuAfter > cpuBefore) {
+        run.cpuUsPerRequest = (cpuAfter - cpuBefore) / run.requests;
+        run.cpuRate = 1e6 / run.cpuUsPerRequest;
+      }
       log(`  ${label.padEnd(4)} ${name.padEnd(20)} ${describeRun(run)}`);
       return run;
     });
@@ -121,7 +136,9 @@ async function benchFramework(framework, settings, node, log) {
         p50: median(own.map((run) => run.p50)),
         p99: median(own.map((run) => run.p99)),
         ratio: ratio(name),
-        ratios: name === 'bare' ? undefined : ratios.get(name).map((value) => round(value, 3)),
+        ratios: name === 'bare' ? undefined : ratios(name).map((value) => round(value, 3)),
+        cpuUsPerRequest: round(median(own.map((run) => run.cpuUsPerRequest)), 1),
+        cpuRatio: ratio(name, 'cpuRate'),
         errors: own.reduce((sum, run) => sum + run.errors + run.non2xx, 0),
         spans: stats.spans ?? null,
         spansPerRequest: typeof stats.spans === 'number' ? round(stats.spans / server.served, 2) : null,
@@ -132,6 +149,7 @@ async function benchFramework(framework, settings, node, log) {
           p50: run.p50,
           p99: run.p99,
           seconds: run.seconds,
+          cpuUsPerRequest: round(run.cpuUsPerRequest, 1),
           errors: run.errors + run.non2xx,
         })),
       };

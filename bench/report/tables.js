@@ -10,6 +10,9 @@ const NO_SPAN_TARGET = 0.98;
 
 const integer = (value) => (typeof value === 'number' ? Math.round(value).toLocaleString('en-US') : '–');
 const fixed = (value, digits) => (typeof value === 'number' ? value.toFixed(digits) : '–');
+/** A throughput ratio, with the CPU-time ratio beside it when measured. */
+const withCpu = (ratio, cpuRatio) =>
+  typeof cpuRatio === 'number' ? `${fixed(ratio, 3)} (CPU ${fixed(cpuRatio, 3)})` : fixed(ratio, 3);
 const signed = (value, unit) => (typeof value === 'number' ? `${value >= 0 ? '+' : ''}${value}${unit}` : '–');
 
 function textTable(header, rows) {
@@ -38,7 +41,7 @@ function targets(results) {
       checks.push({
         key: `noop:${framework}`,
         target: `${framework}: otinst + no-op ≥ ${NOOP_TARGET} of bare`,
-        value: traced ? fixed(noop.ratio, 3) : 'no spans',
+        value: traced ? withCpu(noop.ratio, noop.cpuRatio) : 'no spans',
         pass: traced && typeof noop.ratio === 'number' ? noop.ratio >= NOOP_TARGET : null,
       });
     }
@@ -49,11 +52,15 @@ function targets(results) {
       const ours = traced && typeof jaeger.ratio === 'number' ? 1 - jaeger.ratio : null;
       const theirs = typeof otel.ratio === 'number' ? 1 - otel.ratio : null;
       const measured = ours !== null && theirs !== null && theirs > 0;
+      const cpu =
+        typeof jaeger.cpuRatio === 'number' && typeof otel.cpuRatio === 'number' && otel.cpuRatio < 1
+          ? `; CPU ${fixed((1 - jaeger.cpuRatio) * 100, 1)}% vs ${fixed((1 - otel.cpuRatio) * 100, 1)}%`
+          : '';
       checks.push({
         key: `jaeger:${framework}`,
         target: `${framework}: otinst + jaeger overhead ≤ 1/3 of OpenTelemetry's`,
         value: measured
-          ? `${fixed(ours * 100, 1)}% vs ${fixed(theirs * 100, 1)}% (${fixed(ours / theirs, 2)} of it)`
+          ? `${fixed(ours * 100, 1)}% vs ${fixed(theirs * 100, 1)}% (${fixed(ours / theirs, 2)} of it${cpu})`
           : '–',
         pass: measured ? ours <= theirs / 3 : null,
       });
@@ -66,13 +73,13 @@ function targets(results) {
     checks.push({
       key: `active:${name}`,
       target: `${name}: hooked, active jaeger span ≥ ${CLIENT_TARGETS[name]} of bare`,
-      value: hooked ? fixed(c.active.ratio, 3) : 'no spans',
+      value: hooked ? withCpu(c.active.ratio, c.active.cpuRatio) : 'no spans',
       pass: hooked && typeof c.active.ratio === 'number' ? c.active.ratio >= CLIENT_TARGETS[name] : null,
     });
     checks.push({
       key: `none:${name}`,
       target: `${name}: hooked, no active span ≥ ${NO_SPAN_TARGET} of bare`,
-      value: hooked ? fixed(c.none.ratio, 3) : 'no spans',
+      value: hooked ? withCpu(c.none.ratio, c.none.cpuRatio) : 'no spans',
       pass: hooked && typeof c.none.ratio === 'number' ? c.none.ratio >= NO_SPAN_TARGET : null,
     });
   }
@@ -105,9 +112,9 @@ function targetsTable(checks) {
 function serversTable(servers) {
   const rows = [];
   for (const [framework, result] of Object.entries(servers ?? {})) {
-    if (result.error) rows.push([framework, `failed: ${result.error}`, '', '', '', '', '']);
+    if (result.error) rows.push([framework, `failed: ${result.error}`, '', '', '', '', '', '', '']);
     for (const [variant, v] of Object.entries(result.variants ?? {})) {
-      if (v.unavailable) rows.push([framework, variant, 'n/a', '', '', '', '']);
+      if (v.unavailable) rows.push([framework, variant, 'n/a', '', '', '', '', '', '']);
       else
         rows.push([
           framework,
@@ -116,11 +123,16 @@ function serversTable(servers) {
           String(v.p50),
           String(v.p99),
           fixed(v.ratio, 3),
+          fixed(v.cpuUsPerRequest, 1),
+          fixed(v.cpuRatio, 3),
           fixed(v.spansPerRequest, 2),
         ]);
     }
   }
-  return textTable(['framework', 'variant', 'req/s', 'p50 ms', 'p99 ms', 'ratio', 'spans/req'], rows);
+  return textTable(
+    ['framework', 'variant', 'req/s', 'p50 ms', 'p99 ms', 'ratio', 'CPU µs/req', 'CPU ratio', 'spans/req'],
+    rows,
+  );
 }
 
 function clientsTable(result) {
@@ -216,13 +228,19 @@ function serversMarkdown(lines) {
       const [framework, variant] = key.split(' ');
       const v = r.servers?.[framework]?.variants?.[variant];
       if (!v) return null;
-      if (v.unavailable) return ['n/a', '', '', ''];
-      return [integer(v.reqPerSec), String(v.p99), fixed(v.ratio, 3), fixed(v.spansPerRequest, 2)];
+      if (v.unavailable) return ['n/a', '', '', '', ''];
+      return [
+        integer(v.reqPerSec),
+        fixed(v.ratio, 3),
+        fixed(v.cpuUsPerRequest, 1),
+        fixed(v.cpuRatio, 3),
+        fixed(v.spansPerRequest, 2),
+      ];
     },
-    4,
+    5,
   );
   const header = ['framework', 'variant'];
-  for (const r of lines) header.push(`${r.node.version} req/s`, 'p99 ms', 'ratio', 'spans/req');
+  for (const r of lines) header.push(`${r.node.version} req/s`, 'ratio', 'CPU µs/req', 'CPU ratio', 'spans/req');
   const spread = lines
     .map(
       (r) =>
@@ -251,13 +269,13 @@ function clientsMarkdown(lines) {
       const [name, mode] = key.split(' ');
       const c = r.clients?.clients?.[name];
       if (!c) return null;
-      if (c.skipped) return ['skipped', ''];
-      return [integer(c[mode].opsPerSec), fixed(c[mode].ratio, 3)];
+      if (c.skipped) return ['skipped', '', ''];
+      return [integer(c[mode].opsPerSec), fixed(c[mode].ratio, 3), fixed(c[mode].cpuRatio, 3)];
     },
-    2,
+    3,
   );
   const header = ['client', 'mode'];
-  for (const r of lines) header.push(`${r.node.version} ops/s`, 'ratio');
+  for (const r of lines) header.push(`${r.node.version} ops/s`, 'ratio', 'CPU ratio');
   const operations = names
     .map((name) => {
       const c = lines.map((r) => r.clients?.clients?.[name]).find((entry) => entry && !entry.skipped);
