@@ -196,6 +196,6 @@ async function runClients(settings, log = console.log) {
   return results;
 }
 
-if (require.main === module) runChildMain(runClients, (result) => require('./report/tables').clientsTable(result));
+if (require.main === module) runChildMain(runClients, (result) => JSON.stringify(result, null, 2));
 
 module.exports = { runClients };

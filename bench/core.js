@@ -131,6 +131,6 @@ async function runCore(settings, log = console.log) {
   return { node: process.version, iterationsPerSample: batches * BATCH, samples, rows };
 }
 
-if (require.main === module) runChildMain(runCore, (result) => require('./report/tables').coreTable(result));
+if (require.main === module) runChildMain(runCore, (result) => JSON.stringify(result, null, 2));
 
 module.exports = { runCore };

@@ -1,7 +1,7 @@
 'use strict';
 /**
- * The targets of issue 16 and the tables: plain text for one Node line (the
- * terminal), Markdown with the Node lines side by side (docs/performance.md).
+ * The targets of issue 16 and the Markdown tables, the Node lines side by side
+ * (docs/performance.md; the terminal gets the same for one line).
  */
 
 const CLIENT_TARGETS = { pg: 0.9, redis: 0.9, http: 0.85, fetch: 0.85 };
@@ -14,15 +14,6 @@ const fixed = (value, digits) => (typeof value === 'number' ? value.toFixed(digi
 const withCpu = (ratio, cpuRatio) =>
   typeof cpuRatio === 'number' ? `${fixed(ratio, 3)} (CPU ${fixed(cpuRatio, 3)})` : fixed(ratio, 3);
 const signed = (value, unit) => (typeof value === 'number' ? `${value >= 0 ? '+' : ''}${value}${unit}` : '–');
-
-function textTable(header, rows) {
-  const widths = header.map((cell, i) => Math.max(cell.length, ...rows.map((row) => String(row[i]).length)));
-  const line = (row) =>
-    row.map((cell, i) => (i < 2 ? String(cell).padEnd(widths[i]) : String(cell).padStart(widths[i])));
-  return [line(header).join('  '), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map((r) => line(r).join('  '))]
-    .map((text) => text.trimEnd())
-    .join('\n');
-}
 
 function markdownTable(header, rows, rightFrom = 2) {
   const align = header.map((_, i) => (i < rightFrom ? '---' : '---:'));
@@ -102,80 +93,9 @@ function targets(results) {
 
 const verdict = (pass) => (pass === true ? 'met' : pass === false ? '**not met**' : 'n/a');
 
-function targetsTable(checks) {
-  return textTable(
-    ['target', 'measured', 'verdict'],
-    checks.map((c) => [c.target, c.value, verdict(c.pass).replace(/\*/g, '')]),
-  );
-}
-
-function serversTable(servers) {
-  const rows = [];
-  for (const [framework, result] of Object.entries(servers ?? {})) {
-    if (result.error) rows.push([framework, `failed: ${result.error}`, '', '', '', '', '', '', '']);
-    for (const [variant, v] of Object.entries(result.variants ?? {})) {
-      if (v.unavailable) rows.push([framework, variant, 'n/a', '', '', '', '', '', '']);
-      else
-        rows.push([
-          framework,
-          variant,
-          integer(v.reqPerSec) + (v.errors > 0 ? ` (${v.errors} errors)` : ''),
-          String(v.p50),
-          String(v.p99),
-          fixed(v.ratio, 3),
-          fixed(v.cpuUsPerRequest, 1),
-          fixed(v.cpuRatio, 3),
-          fixed(v.spansPerRequest, 2),
-        ]);
-    }
-  }
-  return textTable(
-    ['framework', 'variant', 'req/s', 'p50 ms', 'p99 ms', 'ratio', 'CPU µs/req', 'CPU ratio', 'spans/req'],
-    rows,
-  );
-}
-
-function clientsTable(result) {
-  const rows = Object.entries(result?.clients ?? {}).map(([name, c]) =>
-    c.skipped
-      ? [name, c.skipped, '', '', '', '', '', '']
-      : [
-          name,
-          `${c.operation}, ${c.concurrency} concurrent`,
-          integer(c.bare.opsPerSec),
-          integer(c.active.opsPerSec),
-          fixed(c.active.ratio, 3),
-          integer(c.none.opsPerSec),
-          fixed(c.none.ratio, 3),
-          fixed(c.active.spansPerOp, 2),
-        ],
-  );
-  return textTable(
-    ['client', 'operation', 'bare ops/s', 'span ops/s', 'ratio', 'no-span ops/s', 'ratio', 'spans/op'],
-    rows,
-  );
-}
-
-function coreTable(result) {
-  const rows = (result?.rows ?? []).map((row) => [
-    row.tracer,
-    'startServerSpan+setRoute+finish',
-    integer(row.otinstNs),
-    integer(row.rawNs),
-    integer(row.ownNs),
-  ]);
-  return textTable(['tracer', 'path', 'otinst ns/req', 'tracer alone ns', 'otinst own ns'], rows);
-}
-
-/** The terminal summary of one Node line. */
+/** The terminal summary of one Node line: the same Markdown as the docs. */
 function lineSummary(results) {
-  const parts = [runLine(results)];
-  if (results.servers) parts.push(serversTable(results.servers));
-  if (results.clients) parts.push(clientsTable(results.clients));
-  if (results.core) parts.push(coreTable(results.core));
-  const checks = targets(results);
-  if (checks.length > 0) parts.push(targetsTable(checks));
-  return parts.join('\n\n');
+  return markdown([results]);
 }
 
 function runLine(results) {
@@ -333,11 +253,17 @@ function markdown(lines) {
   const parts = lines.map((r) => `_${runLine(r)}_`);
   parts.push('#### Targets', targetsMarkdown(lines));
   if (lines.some((r) => r.servers)) {
-    parts.push('#### Servers (`GET /users/:id`; ratio = req/s over the adjacent bare runs, median of the rounds)');
+    parts.push(
+      '#### Servers (`GET /users/:id`; ratio = req/s over the adjacent bare runs, CPU ratio = the same for ' +
+        'requests per CPU-second of the server process; medians of the rounds)',
+    );
     parts.push(serversMarkdown(lines));
   }
   if (lines.some((r) => r.clients)) {
-    parts.push('#### Client hooks (ratio = ops/s over the adjacent unhooked runs, median of the rounds)');
+    parts.push(
+      '#### Client hooks (ratio = ops/s over the adjacent unhooked runs, CPU ratio = the same for operations ' +
+        'per CPU-second of the client process; medians of the rounds)',
+    );
     parts.push(clientsMarkdown(lines));
   }
   if (lines.some((r) => r.startup)) {
@@ -352,14 +278,4 @@ function markdown(lines) {
   return parts.join('\n\n');
 }
 
-module.exports = {
-  targets,
-  targetsTable,
-  serversTable,
-  clientsTable,
-  coreTable,
-  lineSummary,
-  runLine,
-  markdown,
-  NOOP_TARGET,
-};
+module.exports = { targets, lineSummary, markdown, NOOP_TARGET };
