@@ -68,6 +68,7 @@ async function main() {
     return {
       rate: ops / elapsed,
       cpuUsPerOp: (cpu.user + cpu.system) / ops,
+      cpuRate: ops / ((cpu.user + cpu.system) / 1e6),
       spansPerOp: (jaeger.stats().spans - spansBefore - 1) / ops,
     };
   };
@@ -90,6 +91,7 @@ async function main() {
       opsPerSec: round(median(own.map((r) => r.rate)), 0),
       ratio: ratio(mode),
       cpuUsPerOp: round(median(own.map((r) => r.cpuUsPerOp)), 2),
+      cpuRatio: ratio(mode, 'cpuRate'),
       spansPerOp: round(median(own.map((r) => r.spansPerOp)), 2),
     };
   }
