@@ -82,6 +82,9 @@ async function runLine(settings, node) {
     `\n=== Node ${node.version} (${node.binary}); autocannon under ${process.version}; ` +
       `${results.machine.cpu}, ${results.machine.cores} cores; about ${estimateSeconds(settings)} s`,
   );
+  if (results.machine.loadAverageAtStart[0] > cpus.length / 2) {
+    log(`note: load average ${results.machine.loadAverageAtStart[0]} on ${cpus.length} cores: expect noisy ratios`);
+  }
   if (settings.parts.includes('servers')) {
     log(`\n== servers: ${settings.rounds} rounds × ${settings.duration} s, ${settings.warmup} s warm-up`);
     results.servers = await runServers(settings, node.binary, log);
