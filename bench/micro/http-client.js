@@ -95,11 +95,6 @@ function main() {
       sink = core.splitHostAndPort('127.0.0.1:3000', 'http');
       sink = 'http://127.0.0.1:3000' + '/users/42?page=2';
     },
-    'header checks': () => {
-      const name = 'uber-trace-id';
-      const value = 'a1b2c3d4e5f60718:a1b2c3d4e5f60718:0:1';
-      sink = checks.isSafeHeaderName(name) && checks.isSafeHeaderValue(value) && checks.hasKnownFormat(name, value);
-    },
     stripCredentials: () => {
       sink = core.stripCredentials(URL_STRING);
     },
@@ -107,6 +102,14 @@ function main() {
       sink = { ...HEADERS };
     },
   };
+  // internals: exported from client/http in some versions of the built core only
+  if (typeof checks.isSafeHeaderName === 'function' && typeof checks.hasKnownFormat === 'function') {
+    cases['header checks'] = () => {
+      const name = 'uber-trace-id';
+      const value = 'a1b2c3d4e5f60718:a1b2c3d4e5f60718:0:1';
+      sink = checks.isSafeHeaderName(name) && checks.isSafeHeaderValue(value) && checks.hasKnownFormat(name, value);
+    };
+  }
   const values = Object.fromEntries(Object.keys(cases).map((name) => [name, []]));
   core.runWithSpan(parent, () => {
     // a span must be current for startClientSpan and beforeHttpRequest to make one
