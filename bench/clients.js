@@ -4,10 +4,9 @@
  * does without otinst's hook (bare), with the hook and an active span
  * (jaeger-client, const sampler, dropping reporter: every call makes a
  * client span), and with the hook but no active span (the hook must get out
- * of the way). Each mode runs for a fixed time with a few concurrent loops;
- * runs alternate bare / active / none / bare / none / active / bare ..., and
- * a mode's ratio is its ops/s over the mean of the two bare runs around it
- * (median over the rounds).
+ * of the way). Each mode runs for a fixed time with a few concurrent loops,
+ * interleaved with bare runs (lib/interleave.js); hooks are installed and
+ * uninstalled between modes in the same process.
  *
  *   node bench/clients.js [--quick] [--client pg,redis,http,fetch] [--client-rounds N] [--client-duration S]
  *
@@ -19,10 +18,11 @@
  */
 const path = require('node:path');
 const http = require('node:http');
-const { parseSettings, HELP } = require('./lib/settings');
+const { runChildMain } = require('./lib/settings');
 const { jaegerTracer } = require('./lib/tracers');
 const { forkAndWait, stop } = require('./lib/children');
-const { median, mean, round } = require('./lib/stats');
+const { median, round } = require('./lib/stats');
+const { interleave, bareSpread } = require('./lib/interleave');
 
 /** Concurrent loops per client: enough to keep the client process busy, few enough for a 2-core machine. */
 const CONCURRENCY = { pg: 4, redis: 8, http: 8, fetch: 8 };
@@ -58,8 +58,14 @@ const CLIENTS = {
     });
     client.on('error', () => {});
     await client.connect();
-    await client.set('otinst:bench', 'value');
-    return { operation: 'redis GET (node-redis)', call: () => client.get('otinst:bench'), close: () => client.quit() };
+    // a key of this process only: other engineers' tests share the server
+    const key = `otinst:bench:${process.pid}`;
+    await client.set(key, 'value');
+    const close = async () => {
+      await client.del(key);
+      await client.quit();
+    };
+    return { operation: 'redis GET (node-redis)', call: () => client.get(key), close };
   },
 
   async http(server) {
@@ -89,7 +95,7 @@ const CLIENTS = {
   },
 };
 
-/** `concurrency` loops calling `call` until `seconds` are up; returns operations per second. */
+/** `concurrency` loops calling `call` until `seconds` are up; returns operations per second and per CPU-second. */
 async function loop(call, seconds, concurrency, span, core) {
   const deadline = performance.now() + seconds * 1000;
   let count = 0;
@@ -100,18 +106,21 @@ async function loop(call, seconds, concurrency, span, core) {
     }
   };
   const started = performance.now();
+  const cpuBefore = process.cpuUsage();
   const workers = [];
   for (let i = 0; i < concurrency; i++) workers.push(span ? core.runWithSpan(span, worker) : worker());
   await Promise.all(workers);
-  return { opsPerSec: count / ((performance.now() - started) / 1000), ops: count };
+  // operations per CPU-second of this process: moves far less than ops/s when the machine is shared
+  const cpu = process.cpuUsage(cpuBefore);
+  const rate = count / ((performance.now() - started) / 1000);
+  return { rate, cpuRate: count / ((cpu.user + cpu.system) / 1e6), ops: count };
 }
 
 async function benchClient(name, client, settings, context, log) {
   const { core, tracer, reporterCount } = context;
   const concurrency = CONCURRENCY[name];
-  const modes = { bare: [], active: [], none: [] };
   const spans = { active: 0, activeOps: 0, none: 0 };
-  const run = async (mode, seconds, record = true) => {
+  const run = async (mode, seconds) => {
     if (mode === 'bare') core.uninstallPatches();
     else core.installPatches([name]);
     const parent = mode === 'active' ? tracer.startSpan('bench parent') : null;
@@ -119,43 +128,35 @@ async function benchClient(name, client, settings, context, log) {
     const result = await loop(client.call, seconds, concurrency, parent, core);
     if (parent) parent.finish();
     // the parent span itself is reported too: not a client span
-    const made = reporterCount() - before - (parent ? 1 : 0);
-    if (record) {
-      modes[mode].push(result.opsPerSec);
-      if (mode === 'active') {
-        spans.active += made;
-        spans.activeOps += result.ops;
-      }
-      if (mode === 'none') spans.none += made;
-      log(
-        `  ${name.padEnd(6)} ${mode.padEnd(7)} ${Math.round(result.opsPerSec).toLocaleString('en-US').padStart(7)} ops/s`,
-      );
-    }
-    return result.opsPerSec;
+    result.spans = reporterCount() - before - (parent ? 1 : 0);
+    return result;
   };
   // warm-up: JIT the library with and without the hook (undici's fetch needs seconds to reach its pace)
-  for (const mode of ['bare', 'active', 'none']) await run(mode, settings.warmup, false);
+  for (const mode of ['bare', 'active', 'none']) await run(mode, settings.warmup);
 
-  const ratios = { active: [], none: [] };
-  let before = await run('bare', settings.clientDuration);
-  for (let round = 0; round < settings.clientRounds; round++) {
-    const order = round % 2 === 0 ? ['active', 'none'] : ['none', 'active'];
-    const measured = {};
-    for (const mode of order) measured[mode] = await run(mode, settings.clientDuration);
-    const after = await run('bare', settings.clientDuration);
-    for (const mode of order) ratios[mode].push(measured[mode] / mean([before, after]));
-    before = after;
-  }
+  const { runs, ratios, ratio } = await interleave(['active', 'none'], settings.clientRounds, async (mode) => {
+    const result = await run(mode, settings.clientDuration);
+    if (mode === 'active') {
+      spans.active += result.spans;
+      spans.activeOps += result.ops;
+    }
+    if (mode === 'none') spans.none += result.spans;
+    log(`  ${name.padEnd(6)} ${mode.padEnd(7)} ${Math.round(result.rate).toLocaleString('en-US').padStart(7)} ops/s`);
+    return result;
+  });
   core.uninstallPatches();
   const summary = (mode) => ({
-    opsPerSec: round(median(modes[mode]), 0),
-    ratio: mode === 'bare' ? 1 : round(median(ratios[mode]), 3),
-    ratios: mode === 'bare' ? undefined : ratios[mode].map((ratio) => round(ratio, 3)),
-    runs: modes[mode].map((value) => round(value, 0)),
+    opsPerSec: round(median(runs.get(mode).map((result) => result.rate)), 0),
+    ratio: ratio(mode),
+    ratios: mode === 'bare' ? undefined : ratios(mode).map((value) => round(value, 3)),
+    cpuUsPerOp: round(median(runs.get(mode).map((result) => 1e6 / result.cpuRate)), 2),
+    cpuRatio: ratio(mode, 'cpuRate'),
+    runs: runs.get(mode).map((result) => round(result.rate, 0)),
   });
   return {
     operation: client.operation,
     concurrency,
+    bareSpread: bareSpread(runs),
     bare: summary('bare'),
     active: { ...summary('active'), spansPerOp: spans.activeOps ? round(spans.active / spans.activeOps, 2) : null },
     none: { ...summary('none'), spans: spans.none },
@@ -195,31 +196,6 @@ async function runClients(settings, log = console.log) {
   return results;
 }
 
-if (require.main === module) {
-  let settings;
-  try {
-    settings = parseSettings();
-  } catch (error) {
-    console.error(error.message);
-    process.exit(2);
-  }
-  if (settings.help) {
-    console.log(HELP);
-    process.exit(0);
-  }
-  runClients(settings).then(
-    (result) => {
-      if (process.send) process.send({ type: 'result', result }, () => process.exit(0));
-      else {
-        console.log(require('./lib/report').clientsTable(result));
-        process.exit(0);
-      }
-    },
-    (error) => {
-      console.error(error);
-      process.exit(1);
-    },
-  );
-}
+if (require.main === module) runChildMain(runClients, (result) => JSON.stringify(result, null, 2));
 
 module.exports = { runClients };

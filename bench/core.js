@@ -15,7 +15,7 @@
  * over many batches, the result the median of the samples. Needs the built
  * packages (`npx tsc -b`).
  */
-const { parseSettings, HELP } = require('./lib/settings');
+const { runChildMain } = require('./lib/settings');
 const tracers = require('./lib/tracers');
 const { median, round } = require('./lib/stats');
 
@@ -70,6 +70,15 @@ function rawCase(tracer) {
   };
 }
 
+/** The adapter-facing core API: `@otinst/core/adapter` where it exists (issue 15), else the package index. */
+function coreAdapterApi() {
+  try {
+    return require('@otinst/core/adapter');
+  } catch {
+    return require('@otinst/core');
+  }
+}
+
 const turn = () => new Promise((resolve) => setImmediate(resolve));
 
 /** Nanoseconds per call of `fn`, over `batches` batches of BATCH calls. */
@@ -86,7 +95,7 @@ async function sample(fn, batches, between) {
 }
 
 async function runCore(settings, log = console.log) {
-  const core = require('@otinst/core');
+  const core = coreAdapterApi();
   const samples = settings.quick ? 5 : 21;
   const batches = settings.quick ? 10 : 40;
   const cases = [];
@@ -122,31 +131,6 @@ async function runCore(settings, log = console.log) {
   return { node: process.version, iterationsPerSample: batches * BATCH, samples, rows };
 }
 
-if (require.main === module) {
-  let settings;
-  try {
-    settings = parseSettings();
-  } catch (error) {
-    console.error(error.message);
-    process.exit(2);
-  }
-  if (settings.help) {
-    console.log(HELP);
-    process.exit(0);
-  }
-  runCore(settings).then(
-    (result) => {
-      if (process.send) process.send({ type: 'result', result }, () => process.exit(0));
-      else {
-        console.log(require('./lib/report').coreTable(result));
-        process.exit(0);
-      }
-    },
-    (error) => {
-      console.error(error);
-      process.exit(1);
-    },
-  );
-}
+if (require.main === module) runChildMain(runCore, (result) => JSON.stringify(result, null, 2));
 
 module.exports = { runCore };

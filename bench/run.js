@@ -1,84 +1,68 @@
 'use strict';
 /**
- * `npm run bench`: the server benchmark (four frameworks, bare vs otinst with
- * three tracers vs OpenTelemetry vs express-opentracing), the client-hook
- * benchmark (bench/clients.js) and the core micro-benchmark (bench/core.js).
- * Prints the tables, writes the JSON and draws the chart. `--help` lists
- * the flags; docs/performance.md explains the method.
+ * `npm run bench`: for each Node line (default 24 and 26), the server
+ * benchmark (four frameworks, bare vs otinst with three tracers vs
+ * OpenTelemetry vs express-opentracing), the client-hook benchmark
+ * (clients.js), the start-up benchmark (startup.js) and the core
+ * micro-benchmark (core.js). Prints the tables and the targets, writes one
+ * JSON per line; a full run then writes docs/performance.md and the chart
+ * (report/index.js). `--help` lists the flags; docs/performance.md explains
+ * the method.
  */
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { parseSettings, nodeVersion, HELP } = require('./lib/settings');
+const { parseSettings, HELP } = require('./lib/settings');
+const { resolveNode } = require('./lib/nodes');
 const { runServers } = require('./lib/servers');
 const { forkAndWait } = require('./lib/children');
 const { variantsFor } = require('./lib/variants');
-const report = require('./lib/report');
+const { lineSummary } = require('./report/tables');
+const { writeReport } = require('./report');
 
 const ROOT = path.join(__dirname, '..');
 const RESULTS = path.join(__dirname, 'results');
-const DOC = path.join(ROOT, 'docs', 'performance.md');
-const CHART = path.join(ROOT, 'docs', 'performance.svg');
-const DOC_START = '<!-- bench:results:start -->';
-const DOC_END = '<!-- bench:results:end -->';
 
-function log(line) {
-  console.log(line);
-}
+const log = (line) => console.log(line);
+const loadAverage = () => os.loadavg().map((load) => Math.round(load * 100) / 100);
 
-/** A rough duration, printed up front so that nobody waits blind. */
+/** A rough duration of one line, printed up front so that nobody waits blind. */
 function estimateSeconds(settings) {
   let total = 0;
-  if (settings.servers) {
+  if (settings.parts.includes('servers')) {
     for (const framework of settings.frameworks) {
-      const variants = settings.variants.filter((name) => variantsFor(framework).includes(name));
-      const others = variants.length - 1;
-      const runs = others === 0 ? settings.rounds : 2 * others * settings.rounds + 1;
-      total += variants.length * (1.5 + settings.warmup) + runs * (settings.duration + 0.3);
+      const variants = settings.variants.filter((name) => variantsFor(framework).includes(name)).length;
+      const runs = 2 * (variants - 1) * settings.rounds + 1;
+      total += variants * (1 + settings.warmup) + runs * (settings.duration + 0.3);
     }
   }
-  if (settings.clientHooks) {
-    total += settings.clients.length * (1.5 + (1 + 3 * settings.clientRounds) * settings.clientDuration);
+  if (settings.parts.includes('clients')) {
+    total +=
+      settings.clients.length * (3 * settings.warmup + (4 * settings.clientRounds + 1) * settings.clientDuration);
   }
-  if (settings.core) total += settings.quick ? 5 : 25;
+  if (settings.parts.includes('startup')) total += settings.quick ? 8 : 20;
+  if (settings.parts.includes('core')) total += settings.quick ? 5 : 25;
   return Math.round(total);
 }
 
-/** Runs bench/clients.js or bench/core.js under the chosen node binary and returns its result. */
-async function runChild(script, settings) {
-  const { message } = await forkAndWait(
-    path.join(__dirname, script),
-    process.argv.slice(2),
-    settings.node,
-    ['result'],
-    15 * 60 * 1000,
-  );
-  return message.result;
-}
-
-function updateDoc(markdown) {
-  if (!fs.existsSync(DOC)) return false;
-  const text = fs.readFileSync(DOC, 'utf8');
-  const start = text.indexOf(DOC_START);
-  const end = text.indexOf(DOC_END);
-  if (start === -1 || end < start) return false;
-  fs.writeFileSync(DOC, `${text.slice(0, start + DOC_START.length)}\n${markdown}\n${text.slice(end)}`);
-  return true;
-}
-
-async function main() {
-  let settings;
+/** Runs clients.js, core.js or startup.js under the line's node binary and returns its result. */
+async function runChild(script, settings, node) {
+  const previous = process.env.OTINST_BENCH_SETTINGS;
+  process.env.OTINST_BENCH_SETTINGS = JSON.stringify(settings);
   try {
-    settings = parseSettings();
+    const { message } = await forkAndWait(path.join(__dirname, script), [], node, ['result'], 15 * 60 * 1000);
+    return message.result;
   } catch (error) {
-    console.error(error.message);
-    process.exitCode = 2;
-    return;
+    log(`${script} failed: ${error.message}`);
+    return { error: error.message };
+  } finally {
+    if (previous === undefined) delete process.env.OTINST_BENCH_SETTINGS;
+    else process.env.OTINST_BENCH_SETTINGS = previous;
   }
-  if (settings.help) {
-    console.log(HELP);
-    return;
-  }
+}
+
+/** Every selected benchmark under one node binary; returns the results object of that line. */
+async function runLine(settings, node) {
   const started = Date.now();
   const cpus = os.cpus();
   const results = {
@@ -89,76 +73,72 @@ async function main() {
       memoryGiB: Math.round(os.totalmem() / 2 ** 30),
       platform: `${os.platform()} ${os.release()} ${os.arch()}`,
       // other work on the machine skews the figures: recorded so that a reader can tell
-      loadAverageAtStart: os.loadavg().map((load) => Math.round(load * 100) / 100),
+      loadAverageAtStart: loadAverage(),
     },
-    node: { servers: nodeVersion(settings.node), loadGenerator: process.version, binary: settings.node },
-    settings: {
-      full: settings.full,
-      quick: settings.quick,
-      rounds: settings.rounds,
-      duration: settings.duration,
-      warmup: settings.warmup,
-      connections: settings.connections,
-      pipelining: 1,
-      frameworks: settings.frameworks,
-      variants: settings.variants,
-      clients: settings.clients,
-      clientRounds: settings.clientRounds,
-      clientDuration: settings.clientDuration,
-      otinstOptions: settings.otinstOptions,
-      argv: process.argv.slice(2),
-    },
+    node: { version: node.version, line: node.line, binary: node.binary, loadGenerator: process.version },
+    settings: { ...settings, argv: process.argv.slice(2) },
   };
   log(
-    `otinst bench: servers under Node ${results.node.servers} (${settings.node}), autocannon under ${process.version}; ` +
+    `\n=== Node ${node.version} (${node.binary}); autocannon under ${process.version}; ` +
       `${results.machine.cpu}, ${results.machine.cores} cores; about ${estimateSeconds(settings)} s`,
   );
-
-  if (settings.servers) {
-    log(
-      `\n== servers: ${settings.rounds} rounds x ${settings.duration} s, ${settings.warmup} s warm-up, ` +
-        `${settings.connections} connections`,
-    );
-    results.servers = await runServers(settings, log);
+  if (results.machine.loadAverageAtStart[0] > cpus.length / 2) {
+    log(`note: load average ${results.machine.loadAverageAtStart[0]} on ${cpus.length} cores: expect noisy ratios`);
   }
-  if (settings.clientHooks) {
-    log(`\n== client hooks: ${settings.clientRounds} rounds x ${settings.clientDuration} s`);
-    try {
-      results.clients = await runChild('clients.js', settings);
-    } catch (error) {
-      log(`client benchmark failed: ${error.message}`);
-      results.clients = { error: error.message, clients: {} };
-    }
+  if (settings.parts.includes('servers')) {
+    log(`\n== servers: ${settings.rounds} rounds × ${settings.duration} s, ${settings.warmup} s warm-up`);
+    results.servers = await runServers(settings, node.binary, log);
   }
-  if (settings.core) {
+  if (settings.parts.includes('clients')) {
+    log(`\n== client hooks: ${settings.clientRounds} rounds × ${settings.clientDuration} s`);
+    results.clients = await runChild('clients.js', settings, node.binary);
+  }
+  if (settings.parts.includes('startup')) {
+    log('\n== start-up');
+    results.startup = await runChild('startup.js', settings, node.binary);
+  }
+  if (settings.parts.includes('core')) {
     log('\n== core server-span path');
-    try {
-      results.core = await runChild('core.js', settings);
-    } catch (error) {
-      log(`core benchmark failed: ${error.message}`);
-      results.core = { error: error.message, rows: [] };
-    }
+    results.core = await runChild('core.js', settings, node.binary);
   }
   results.seconds = Math.round((Date.now() - started) / 1000);
-  results.machine.loadAverageAtEnd = os.loadavg().map((load) => Math.round(load * 100) / 100);
-  results.targets = report.targets(results);
+  results.machine.loadAverageAtEnd = loadAverage();
+  return results;
+}
 
-  log(`\n${report.runLine(results)}`);
-  if (results.servers) log(`\n${report.serversTable(results.servers)}`);
-  if (results.clients) log(`\n${report.clientsTable(results.clients)}`);
-  if (results.core) log(`\n${report.coreTable(results.core)}`);
-  if (results.targets.length > 0) log(`\n${report.targetsTable(results.targets)}`);
-
+async function main() {
+  let settings;
+  try {
+    settings = parseSettings();
+  } catch (error) {
+    console.error(`${error.message} (see --help)`);
+    process.exitCode = 2;
+    return;
+  }
+  if (settings.help) {
+    console.log(HELP);
+    return;
+  }
+  // resolve (and install) every line before the first measurement
+  const nodes = settings.nodes.map((value) => resolveNode(value, log));
   fs.mkdirSync(RESULTS, { recursive: true });
-  // only a full default run replaces the committed results, the chart and the doc's table
-  const out = settings.out
-    ? path.resolve(settings.out)
-    : path.join(RESULTS, settings.full ? 'latest.json' : 'partial.json.tmp');
-  fs.writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`);
-  const chart = settings.full ? CHART : path.join(RESULTS, 'partial.svg.tmp');
-  fs.writeFileSync(chart, report.svgChart(results));
-  log(`\nwrote ${path.relative(ROOT, out)} and ${path.relative(ROOT, chart)} in ${results.seconds} s`);
-  if (settings.full && updateDoc(report.markdown(results))) log(`updated the results in ${path.relative(ROOT, DOC)}`);
+  const written = [];
+  for (const node of nodes) {
+    const results = await runLine(settings, node);
+    log(`\n${lineSummary(results)}`);
+    // only a full default run replaces the committed results
+    const name = settings.full ? `node${node.line}.json` : `partial-node${node.line}.json.tmp`;
+    fs.writeFileSync(path.join(RESULTS, name), `${JSON.stringify(results, null, 2)}\n`);
+    written.push(path.join(RESULTS, name));
+    log(`\nwrote bench/results/${name} (${results.seconds} s)`);
+  }
+  if (settings.full) {
+    log(`wrote ${writeReport().join(' and ')}`);
+  } else {
+    log(
+      `not a full run: the docs keep the committed figures (node bench/report ${written.map((f) => path.relative(ROOT, f)).join(' ')} writes them)`,
+    );
+  }
 }
 
 main().catch((error) => {

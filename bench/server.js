@@ -4,7 +4,8 @@
  * by `run.js` with an IPC channel (fork). The app is the same for every
  * variant: `GET /users/:id` answering a small JSON body. The process reports
  * `{ type: 'ready', port, node }` (or `{ type: 'unavailable', reason }`), answers
- * `{ type: 'stats' }` with the tracer's span count, and exits on `{ type: 'exit' }`
+ * `{ type: 'stats' }` with the tracer's span count and `{ type: 'cpu' }` with its
+ * CPU time (µs), and exits on `{ type: 'exit' }`
  * or when the parent goes away.
  *
  * Each variant is its own process because the OpenTelemetry instrumentations
@@ -142,6 +143,11 @@ async function main() {
   const port = await STARTERS[framework](variant.instrument, tracer);
   process.on('message', async (message) => {
     if (message && message.type === 'stats') process.send({ type: 'stats', ...(await stats()) });
+    // the server's own CPU time: per request, it moves far less than req/s when the machine is shared
+    if (message && message.type === 'cpu') {
+      const { user, system } = process.cpuUsage();
+      process.send({ type: 'cpu', micros: user + system });
+    }
     if (message && message.type === 'exit') process.exit(0);
   });
   // never outlive the harness

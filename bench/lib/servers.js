@@ -1,19 +1,16 @@
 'use strict';
 /**
  * The server benchmark: for each framework, every variant in its own server
- * process, loaded by autocannon from this process. Runs alternate
- * bare / variant / bare / variant / ... / bare, so each variant run sits
- * between two bare runs; its ratio is its req/s over the mean of those two
- * neighbours, and the reported ratio is the median over the rounds. The
- * variant order is reversed every other round so no variant always follows
- * the same one.
+ * process (under the node binary of the line), loaded by autocannon from this
+ * process, runs interleaved with the bare app's (interleave.js).
  */
 const path = require('node:path');
 const http = require('node:http');
 const autocannon = require('autocannon');
 const { VARIANTS, variantsFor } = require('./variants');
 const { forkAndWait, ask, stop } = require('./children');
-const { median, mean, round } = require('./stats');
+const { median, round } = require('./stats');
+const { interleave, bareSpread } = require('./interleave');
 
 const SERVER = path.join(__dirname, '..', 'server.js');
 const EXPECTED_BODY = JSON.stringify({ id: '42', name: 'user 42', active: true });
@@ -27,7 +24,7 @@ function load(port, seconds, connections) {
     // short runs: sample often so the stop timer is honoured, not rounded up to a second
     sampleInt: 250,
   }).then((result) => ({
-    reqPerSec: result.requests.total / result.duration,
+    rate: result.requests.total / result.duration,
     p50: result.latency.p50,
     p99: result.latency.p99,
     requests: result.requests.total,
@@ -54,16 +51,10 @@ function check(port) {
   });
 }
 
-async function startServer(framework, variant, settings, log) {
+async function startServer(framework, variant, node, log) {
   const started = performance.now();
   try {
-    const { child, message } = await forkAndWait(
-      SERVER,
-      [framework, variant],
-      settings.node,
-      ['ready', 'unavailable'],
-      60000,
-    );
+    const { child, message } = await forkAndWait(SERVER, [framework, variant], node, ['ready', 'unavailable'], 60000);
     if (message.type === 'unavailable') {
       await stop(child);
       log(`  ${variant}: skipped: ${message.reason}`);
@@ -79,63 +70,53 @@ async function startServer(framework, variant, settings, log) {
   }
 }
 
-function describeRun(run) {
-  const problems = run.errors + run.non2xx > 0 ? `  (${run.errors} errors, ${run.non2xx} non-2xx)` : '';
-  return `${Math.round(run.reqPerSec).toLocaleString('en-US').padStart(7)} req/s  p50 ${run.p50} ms  p99 ${run.p99} ms${problems}`;
+/** The server process's CPU time so far (µs), or null when it does not answer. */
+function cpuMicros(child) {
+  return ask(child, { type: 'cpu' }, 'cpu', 5000).then(
+    (answer) => answer.micros,
+    () => null,
+  );
 }
 
-async function benchFramework(framework, settings, log) {
+function describeRun(run) {
+  const problems = run.errors + run.non2xx > 0 ? `  (${run.errors} errors, ${run.non2xx} non-2xx)` : '';
+  const cpu = run.cpuUsPerRequest === undefined ? '' : `  ${run.cpuUsPerRequest.toFixed(1)} µs CPU/req`;
+  return `${Math.round(run.rate).toLocaleString('en-US').padStart(7)} req/s  p50 ${run.p50} ms  p99 ${run.p99} ms${cpu}${problems}`;
+}
+
+async function benchFramework(framework, settings, node, log) {
   const names = settings.variants.filter((name) => variantsFor(framework).includes(name));
   log(`\n${framework}: starting ${names.length} servers (${names.join(', ')})`);
   const servers = new Map();
-  for (const name of names) servers.set(name, await startServer(framework, name, settings, log));
+  for (const name of names) servers.set(name, await startServer(framework, name, node, log));
   const bare = servers.get('bare');
   const result = { node: bare.node ?? null, variants: {} };
   try {
     if (bare.unavailable) throw new Error(`the bare ${framework} server did not start: ${bare.unavailable}`);
     const live = names.filter((name) => name !== 'bare' && !servers.get(name).unavailable);
-
-    for (const name of names) {
+    for (const name of ['bare', ...live]) {
       const server = servers.get(name);
-      if (server.unavailable) continue;
-      const warm = await load(server.port, settings.warmup, settings.connections);
-      server.served += warm.requests;
+      server.served += (await load(server.port, settings.warmup, settings.connections)).requests;
     }
-
-    // bare, v, bare, v, ..., bare: every variant run has a bare run on each side
-    const slots = [];
-    for (let round = 0; round < settings.rounds; round++)
-      slots.push(...(round % 2 === 0 ? live : live.slice().reverse()));
-    const runs = new Map(names.map((name) => [name, []]));
-    const measure = async (name, roundLabel) => {
+    const { runs, ratios, ratio } = await interleave(live, settings.rounds, async (name, label) => {
       const server = servers.get(name);
+      const cpuBefore = await cpuMicros(server.child);
       const run = await load(server.port, settings.duration, settings.connections);
+      const cpuAfter = await cpuMicros(server.child);
       server.served += run.requests;
-      runs.get(name).push(run);
-      log(`  ${roundLabel.padEnd(4)} ${name.padEnd(20)} ${describeRun(run)}`);
+      if (cpuBefore !== null && cpuAfter !== null && cpuAfter > cpuBefore) {
+        run.cpuUsPerRequest = (cpuAfter - cpuBefore) / run.requests;
+        run.cpuRate = 1e6 / run.cpuUsPerRequest;
+      }
+      log(`  ${label.padEnd(4)} ${name.padEnd(20)} ${describeRun(run)}`);
       return run;
-    };
-    const ratios = new Map(live.map((name) => [name, []]));
-    let before = await measure('bare', 'r1');
-    if (slots.length === 0)
-      for (let round = 1; round < settings.rounds; round++) await measure('bare', `r${round + 1}`);
-    for (let i = 0; i < slots.length; i++) {
-      const label = `r${Math.floor(i / live.length) + 1}`;
-      const run = await measure(slots[i], label);
-      const after = await measure('bare', label);
-      ratios.get(slots[i]).push(run.reqPerSec / mean([before.reqPerSec, after.reqPerSec]));
-      before = after;
-    }
-
-    // how much the same bare server moved during the invocation: a noisy machine shows here first
-    const bareRates = runs.get('bare').map((run) => run.reqPerSec);
-    result.bareSpread = round((Math.max(...bareRates) - Math.min(...bareRates)) / median(bareRates), 3);
+    });
+    result.bareSpread = bareSpread(runs);
     if (result.bareSpread > 0.1) {
       log(
         `  note: bare ${framework} req/s varied by ${Math.round(result.bareSpread * 100)}% between its runs: noisy machine`,
       );
     }
-
     for (const name of names) {
       const server = servers.get(name);
       if (server.unavailable) {
@@ -151,21 +132,24 @@ async function benchFramework(framework, settings, log) {
         : {};
       result.variants[name] = {
         description: VARIANTS[name].description,
-        reqPerSec: round(median(own.map((run) => run.reqPerSec)), 0),
+        reqPerSec: round(median(own.map((run) => run.rate)), 0),
         p50: median(own.map((run) => run.p50)),
         p99: median(own.map((run) => run.p99)),
-        ratio: name === 'bare' ? 1 : round(median(ratios.get(name)), 3),
-        ratios: name === 'bare' ? undefined : ratios.get(name).map((ratio) => round(ratio, 3)),
+        ratio: ratio(name),
+        ratios: name === 'bare' ? undefined : ratios(name).map((value) => round(value, 3)),
+        cpuUsPerRequest: round(median(own.map((run) => run.cpuUsPerRequest)), 1),
+        cpuRatio: ratio(name, 'cpuRate'),
         errors: own.reduce((sum, run) => sum + run.errors + run.non2xx, 0),
         spans: stats.spans ?? null,
         spansPerRequest: typeof stats.spans === 'number' ? round(stats.spans / server.served, 2) : null,
         spanNames: stats.names ?? (stats.lastName ? [stats.lastName] : undefined),
         startupMs: server.startupMs,
         runs: own.map((run) => ({
-          reqPerSec: round(run.reqPerSec, 0),
+          reqPerSec: round(run.rate, 0),
           p50: run.p50,
           p99: run.p99,
           seconds: run.seconds,
+          cpuUsPerRequest: round(run.cpuUsPerRequest, 1),
           errors: run.errors + run.non2xx,
         })),
       };
@@ -177,13 +161,13 @@ async function benchFramework(framework, settings, log) {
 }
 
 /** Runs every selected framework; a framework whose bare server fails is reported and skipped. */
-async function runServers(settings, log) {
+async function runServers(settings, node, log) {
   // the server processes read it from their environment (fork passes process.env)
   if (settings.otinstOptions !== undefined) process.env.OTINST_BENCH_OTINST_OPTIONS = settings.otinstOptions;
   const results = {};
   for (const framework of settings.frameworks) {
     try {
-      results[framework] = await benchFramework(framework, settings, log);
+      results[framework] = await benchFramework(framework, settings, node, log);
     } catch (error) {
       log(`${framework}: failed: ${error.message}`);
       results[framework] = { error: error.message, variants: {} };
