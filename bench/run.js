@@ -24,6 +24,14 @@ const ROOT = path.join(__dirname, '..');
 const RESULTS = path.join(__dirname, 'results');
 
 const log = (line) => console.log(line);
+
+/** A binary inside the repository by its relative path; any other (a `--node` path) by its version line only. */
+function shownPath(binary) {
+  const relative = path.relative(ROOT, binary);
+  return relative.startsWith('..') || path.isAbsolute(relative)
+    ? `node (${path.basename(path.dirname(path.dirname(binary)))})`
+    : relative;
+}
 const loadAverage = () => os.loadavg().map((load) => Math.round(load * 100) / 100);
 
 /** A rough duration of one line, printed up front so that nobody waits blind. */
@@ -75,7 +83,8 @@ async function runLine(settings, node) {
       // other work on the machine skews the figures: recorded so that a reader can tell
       loadAverageAtStart: loadAverage(),
     },
-    node: { version: node.version, line: node.line, binary: node.binary, loadGenerator: process.version },
+    // the binary relative to the repository: results are committed, machine paths are not
+    node: { version: node.version, line: node.line, binary: shownPath(node.binary), loadGenerator: process.version },
     settings: { ...settings, argv: process.argv.slice(2) },
   };
   log(
