@@ -1,17 +1,9 @@
 import { Span as NoopSpan } from 'opentracing';
 import type { Span, Tracer } from 'opentracing';
 import { getCurrentSpan, isTracingSuppressed, runWithSpan } from './context';
+import { traceCall, type CallEnd } from './hooks/lifecycle';
 import { safeExecute } from './safe';
-import {
-  childOptions,
-  recordErrorOnSpan,
-  defaultTracer,
-  safeFinish,
-  safeSetTags,
-  safeStartSpan,
-  tracerOf,
-  wasFinished,
-} from './tracer';
+import { childOptions, defaultTracer, safeSetTags, safeStartSpan, tracerOf, wasFinished } from './tracer';
 
 export interface ChildSpanOptions {
   /** @default the parent's tracer, else the configured tracer (`configure({ tracer })` or the adapter's), else globalTracer() */
@@ -76,9 +68,7 @@ export interface TraceFunctionOptions<A extends unknown[]> {
  * thenables are often lazy (knex query builders, mongoose queries): calling
  * their `then` runs the query, and the caller's own `await` would run it again.
  */
-function isPromise(value: unknown): value is Promise<unknown> {
-  return value instanceof Promise;
-}
+const USER_FUNCTION_END: CallEnd = { nativePromisesOnly: true };
 
 /**
  * Wraps `fn` so that each call runs inside a child span of the current span
@@ -105,32 +95,9 @@ export function traceFunction<A extends unknown[], R>(
     const span = makeSpan(name, { tracer }, requireActiveTrace);
     if (span === null) return fn.apply(this, args);
     if (onStart !== undefined) safeExecute('traceFunction onStart', () => onStart(span, ...args));
-    let result: R;
-    try {
-      result = runWithSpan(span, () => fn.apply(this, args));
-    } catch (error) {
-      recordErrorOnSpan(span, error);
-      safeFinish(span);
-      throw error;
-    }
-    if (!isPromise(result)) {
-      safeFinish(span);
-      return result;
-    }
-    // A promise derived from the caller's, not the same object: attaching a handler to the original
-    // would mark its rejection as handled, and a rejection nobody awaits must still reach
-    // `unhandledRejection`. The span finishes before the caller's continuation runs.
-    return result.then(
-      (value) => {
-        safeFinish(span);
-        return value;
-      },
-      (error: unknown) => {
-        recordErrorOnSpan(span, error);
-        safeFinish(span);
-        throw error;
-      },
-    ) as R;
+    // the hooks' lifecycle: a throw is recorded and rethrown; a promise settles into a derived one
+    // (a rejection nobody awaits still reaches `unhandledRejection`), the span finished first
+    return traceCall(span, () => runWithSpan(span, () => fn.apply(this, args)), USER_FUNCTION_END);
   };
   Object.defineProperty(traced, 'name', { value: name });
   return traced;

@@ -1,6 +1,6 @@
 import type { Span } from 'opentracing';
 import { bind } from '../context';
-import { debug } from '../safe';
+import { debug, isThenable } from '../safe';
 import { recordErrorOnSpan, safeFinish } from '../tracer';
 
 /**
@@ -28,14 +28,6 @@ export interface CallEnd {
    * often lazy (knex builders), and calling `then` would run them.
    */
   nativePromisesOnly?: boolean | undefined;
-}
-
-function isThenable(value: unknown): value is PromiseLike<unknown> {
-  return (
-    (typeof value === 'object' || typeof value === 'function') &&
-    value !== null &&
-    typeof (value as PromiseLike<unknown>).then === 'function'
-  );
 }
 
 /** Records `error` (when there is one) and finishes `span`: the `error` + `end` of the lifecycle. */
