@@ -2,6 +2,7 @@ import { globalTracer } from 'opentracing';
 import type { Span, SpanContext, SpanOptions, Tracer } from 'opentracing';
 import { getConfig } from './config';
 import { debug, observeRejection, safeExecute } from './safe';
+import { SpanSlot } from './span-slot';
 
 /**
  * Tracer resolution and the safe calls into it. A tracer that throws from any
@@ -123,15 +124,15 @@ export function safeSetOperationName(span: Span, name: string): void {
 }
 
 /** Spans finished through `safeFinish`. */
-const finishedSpans = new WeakSet<Span>();
+const finished = new SpanSlot<true>('otinst.finished');
 
 /** True when otinst finished `span` already. */
 export function wasFinished(span: Span): boolean {
-  return finishedSpans.has(span);
+  return finished.get(span) === true;
 }
 
 export function safeFinish(span: Span): void {
-  finishedSpans.add(span);
+  finished.set(span, true);
   try {
     observeRejection('span.finish', span.finish() as unknown);
   } catch (error) {

@@ -193,6 +193,26 @@ describe('bind', () => {
     expect(bound.call(target, 2, 5)).toEqual([30, a]);
   });
 
+  it('keeps every declared length and passes every argument, below and above the arities it has wrappers for', () => {
+    const a = span('a');
+    const functions = [
+      () => [],
+      (p: number) => [p],
+      (p: number, q: number) => [p, q],
+      (p: number, q: number, r: number) => [p, q, r],
+      (p: number, q: number, r: number, s: number) => [p, q, r, s],
+      (p: number, q: number, r: number, s: number, t: number) => [p, q, r, s, t],
+      (p: number, q: number, r: number, s: number, t: number, u: number) => [p, q, r, s, t, u],
+    ];
+    for (const fn of functions) {
+      const bound = runWithSpan(a, () => bind(fn as (...args: number[]) => number[]));
+      expect(bound.length).toBe(fn.length);
+      const extra = [1, 2, 3, 4, 5, 6, 7];
+      expect(bound(...extra)).toEqual(extra.slice(0, fn.length));
+      expect((bind((...all: number[]) => all.length) as (...args: number[]) => number)(...extra)).toBe(7);
+    }
+  });
+
   it('bound with no active span runs with none, even inside another span', () => {
     const bound = bind(() => getCurrentSpan());
     expect(runWithSpan(span('b'), bound)).toBeNull();

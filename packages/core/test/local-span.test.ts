@@ -345,6 +345,32 @@ describe('never a child of a finished span (API.md)', () => {
     expect(byName('given').traceId).not.toBe(byName('request').traceId);
   });
 
+  it('a span that takes no new property (frozen, or a proxy whose traps throw) is still known as finished', () => {
+    const frozen = Object.freeze(tracer.startSpan('frozen'));
+    const hostile = new Proxy(tracer.startSpan('proxied'), {
+      set: () => {
+        throw new Error('read-only span');
+      },
+      get: (target, key, receiver) => {
+        if (typeof key === 'symbol') throw new Error('no symbols here');
+        const value: unknown = Reflect.get(target, key, receiver);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    safeFinish(frozen);
+    safeFinish(hostile);
+    startChildSpan('under-frozen', { tracer, parent: frozen }).finish();
+    runWithSpan(hostile, () => startChildSpan('under-proxy', { tracer }).finish());
+    expect(tracer.spans().map((span) => span.operationName)).toEqual([
+      'frozen',
+      'proxied',
+      'under-frozen',
+      'under-proxy',
+    ]);
+    expect(byName('under-frozen').parentId).toBeUndefined();
+    expect(byName('under-proxy').parentId).toBeUndefined();
+  });
+
   it('where tracing is suppressed (an ignored request), no local span at all', () => {
     const fn = traceFunction(() => 'ran', { name: 'suppressed-fn', tracer });
     let child: Span | undefined;

@@ -52,6 +52,54 @@ export function tagPeer(spanTags: Record<string, unknown>, host: unknown, port: 
   }
 }
 
+/** What a statement's text gives its span: the `db.statement` tag, the command, the literals taken out. */
+interface Described {
+  readonly tag: string;
+  readonly command: string | undefined;
+  readonly literals: readonly string[];
+}
+
+const NONE: readonly string[] = [];
+
+/** Texts of at most this length are remembered; longer ones are described each time. */
+const CACHED_TEXT_LIMIT = 2048;
+/** Distinct texts remembered per dialect before the cache starts over. */
+const CACHE_SIZE = 512;
+
+/**
+ * Described texts, per dialect. An application sends the same few statement
+ * texts again and again (the values travel apart), and describing one costs
+ * 1-2 µs per call; a text with its values written in is seldom seen twice,
+ * and fills the cache until it starts over. Texts whose values are formatted
+ * in by the driver (mysql2's channel) are never kept.
+ */
+const described = new Map<SqlDialect, Map<string, Described>>();
+
+function describe(text: string, dialect: SqlDialect, valuesInside: boolean): Described {
+  // with captureSqlLiterals the tag is the text itself, truncated: nothing worth remembering
+  const cacheable = !valuesInside && text.length <= CACHED_TEXT_LIMIT && !getConfig().captureSqlLiterals;
+  let cache: Map<string, Described> | undefined;
+  if (cacheable) {
+    cache = described.get(dialect);
+    if (cache === undefined) described.set(dialect, (cache = new Map()));
+    const known = cache.get(text);
+    if (known !== undefined) return known;
+  }
+  const literals: string[] = [];
+  const result: Described = {
+    tag: sqlStatementTag(text, dialect, valuesInside, literals),
+    // the command word comes before any literal, so the raw text names the span safely
+    command: sqlCommand(text, dialect),
+    // a one-character literal says nothing and is never scrubbed from an error (sql-errors.ts)
+    literals: literals.length === 0 ? NONE : literals.filter((literal) => literal.length >= 2),
+  };
+  if (cache !== undefined) {
+    if (cache.size >= CACHE_SIZE) cache.clear();
+    cache.set(text, result);
+  }
+  return result;
+}
+
 /**
  * Starts the client span of one statement under the current span:
  * `<component>:<COMMAND>`, with `db.statement` as `sqlStatementTag` makes it.
@@ -68,10 +116,8 @@ export function startSqlSpan(statement: SqlStatement): Span | null {
     };
     const { database, user } = statement;
     if (typeof database === 'string' && database !== '') spanTags[tags.DB_INSTANCE] = database;
-    const literals: string[] = [];
-    if (text !== undefined) {
-      spanTags[tags.DB_STATEMENT] = sqlStatementTag(text, dialect, statement.valuesInside, literals);
-    }
+    const described = text === undefined ? undefined : describe(text, dialect, statement.valuesInside === true);
+    if (described !== undefined) spanTags[tags.DB_STATEMENT] = described.tag;
     if (typeof user === 'string' && user !== '') spanTags[tags.DB_USER] = user;
     tagPeer(spanTags, statement.host, statement.port);
     if (statement.extra !== undefined) Object.assign(spanTags, statement.extra);
@@ -79,11 +125,10 @@ export function startSqlSpan(statement: SqlStatement): Span | null {
       const params = formatParameters(statement.values);
       if (params !== undefined) spanTags[DB_PARAMS] = params;
     }
-    // the command word comes before any literal, so the raw text names the span safely
-    const command = (text === undefined ? undefined : sqlCommand(text, dialect)) ?? 'QUERY';
-    const span = startClientSpan(`${statement.component}:${command}`, spanTags);
+    const span = startClientSpan(`${statement.component}:${described?.command ?? 'QUERY'}`, spanTags);
     // what the statement tag leaves out must not come back through an error message
     const { values } = statement;
+    const literals = described?.literals ?? NONE;
     rememberValues(span, literals.length === 0 ? values : Array.isArray(values) ? [...values, ...literals] : literals);
     return span;
   } catch (error) {
@@ -110,7 +155,14 @@ type PoolStatementFn = (this: unknown, ...args: unknown[]) => unknown;
  * (the server is down) no connection ever runs the statement, so its span is
  * made from here (issue 11: an outage must still show an error span).
  */
-let pendingCheckout: SqlStatement | undefined;
+let pendingCheckout: PendingStatement | undefined;
+
+/** A pool statement, described only if its checkout fails (describing one costs about a microsecond). */
+interface PendingStatement {
+  readonly describe: (pool: unknown, args: unknown[]) => SqlStatement | undefined;
+  readonly pool: unknown;
+  readonly args: unknown[];
+}
 
 /**
  * Wraps a pool's `query` / `execute`: `describe` tells which statement it
@@ -123,7 +175,7 @@ export function wrapPoolStatement(
     function poolStatement(this: unknown, ...args: unknown[]) {
       if (!wouldTrace()) return original.apply(this, args);
       const outer = pendingCheckout;
-      pendingCheckout = safeExecute('describing a pool statement', () => describe(this, args));
+      pendingCheckout = { describe, pool: this, args };
       try {
         return original.apply(this, args);
       } finally {
@@ -140,15 +192,18 @@ export function wrapPoolStatement(
  */
 export function bindCheckoutCallback(original: CheckoutFn): CheckoutFn {
   return function checkout(this: unknown, callback?: unknown) {
-    const statement = pendingCheckout;
+    const pending = pendingCheckout;
     pendingCheckout = undefined;
     if (typeof callback !== 'function') return original.call(this, callback);
-    if (statement === undefined) return original.call(this, bind(callback as Callback));
+    if (pending === undefined) return original.call(this, bind(callback as Callback));
     return original.call(
       this,
       bind(function checkedOut(this: unknown, error: unknown, ...results: unknown[]) {
         if (error !== undefined && error !== null) {
-          const span = startSqlSpan(statement);
+          const statement = safeExecute('describing a pool statement', () =>
+            pending.describe(pending.pool, pending.args),
+          );
+          const span = statement === undefined ? null : startSqlSpan(statement);
           if (span !== null) finishSqlSpan(span, error);
         }
         return (callback as Callback).call(this, error, ...results);

@@ -1,3 +1,4 @@
+import { AsyncResource } from 'node:async_hooks';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { runWithSpan } from '../context';
@@ -116,6 +117,17 @@ function completed(res: TracedResponse): boolean {
  * connections). Re-arming it with the same delay outside our context lets the
  * span go; the idle timeout itself is unchanged.
  */
+/**
+ * `socket.setTimeout(timeout)`, run in the context of this module's loading
+ * (bound once, with no span of ours active): switching to it costs a pointer
+ * swap, where `runWithSpan(null, …)` built a new context per request.
+ */
+const rearmOutsideRequests = runWithSpan(null, () =>
+  AsyncResource.bind(function rearm(socket: Socket, timeout: number): void {
+    socket.setTimeout(timeout);
+  }),
+);
+
 function releaseIdleSocket(res: ServerResponse): void {
   // ServerResponse.req (Node >= 15.7): `res.socket` is already detached by now
   const socket = (res as { req?: { socket?: Socket | null } }).req?.socket;
@@ -123,7 +135,7 @@ function releaseIdleSocket(res: ServerResponse): void {
   const timeout = (socket as Socket & { timeout?: number }).timeout;
   if (typeof timeout !== 'number' || timeout <= 0 || typeof socket.setTimeout !== 'function') return;
   try {
-    runWithSpan(null, () => socket.setTimeout(timeout));
+    rearmOutsideRequests(socket, timeout);
   } catch (error) {
     debug('re-arming the idle socket timer failed', error);
   }

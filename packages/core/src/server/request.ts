@@ -30,6 +30,18 @@ const NUMERIC_LABEL = /(?:^|\.)(?:\d+|0x[0-9a-f]*)\.?$/i;
  * IPv4 address (`http://0/` would be read as 0.0.0.0, `http://a.0/` not at all).
  */
 function isHostAndPort(host: string): boolean {
+  // a server sees the same Host header request after request: the last verdict is kept
+  if (host === lastHost) return lastHostValid;
+  const valid = checkHostAndPort(host);
+  lastHost = host;
+  lastHostValid = valid;
+  return valid;
+}
+
+let lastHost: string | undefined;
+let lastHostValid = false;
+
+function checkHostAndPort(host: string): boolean {
   if (host.length > 261) return false;
   const match = HOST_AND_PORT.exec(host);
   if (match === null) return false;

@@ -42,6 +42,18 @@ function callerNameOf(request: RequestWrapper): string | undefined {
   return names.length === 0 ? undefined : firstHeader(request.headers, names);
 }
 
+let lastPeer: string | undefined;
+let lastPeerIPv4 = false;
+
+/** `isIPv4`, remembering the last answer: keep-alive connections bring the same client address again and again. */
+function isPeerIPv4(ip: string): boolean {
+  if (ip !== lastPeer) {
+    lastPeerIPv4 = isIPv4(ip);
+    lastPeer = ip;
+  }
+  return lastPeerIPv4;
+}
+
 function startTags(request: RequestWrapper, component: string | undefined): Record<string, unknown> {
   const startTags: Record<string, unknown> = {
     [tags.SPAN_KIND]: tags.KIND_SERVER,
@@ -51,7 +63,7 @@ function startTags(request: RequestWrapper, component: string | undefined): Reco
   };
   if (component !== undefined) startTags[tags.COMPONENT] = component;
   const ip = request.remoteIp;
-  if (ip) startTags[isIPv4(ip) ? tags.PEER_IPV4 : tags.PEER_IPV6] = ip;
+  if (ip) startTags[isPeerIPv4(ip) ? tags.PEER_IPV4 : tags.PEER_IPV6] = ip;
   const port = request.remotePort;
   if (port) startTags[tags.PEER_PORT] = port;
   const caller = callerNameOf(request);

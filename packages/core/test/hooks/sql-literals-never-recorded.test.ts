@@ -75,6 +75,17 @@ describe.skipIf(!pgUp)('pg: no literal reaches a tag or a log', () => {
     expect(children[2]!.logs[0]!['message']).toBe('invalid input syntax for type integer: "?"');
   });
 
+  it('the same statements again, described from the statement cache: the same tags and logs, zero hits', async () => {
+    const first = await plant();
+    const second = await plant();
+    expect(grep(second.recorded, SECRET)).toEqual([]);
+    expect(grep(second.recorded, NUMBER)).toEqual([]);
+    const shape = (run: typeof first) =>
+      run.children.map((span) => [span.operationName, span.tags['db.statement'], span.logs[0]?.['message']]);
+    expect(shape(second)).toEqual(shape(first));
+    expect(second.children[2]!.logs[0]!['message']).toBe('invalid input syntax for type integer: "?"');
+  });
+
   it('configure({ captureSqlLiterals: true }) keeps the literals in db.statement', async () => {
     configure({ captureSqlLiterals: true });
     try {
