@@ -30,7 +30,13 @@ export const RESPONSE_HEADER_PREFIX = 'http.response.header.';
 
 /** The tag for a peer's `host`: `peer.ipv4`, `peer.ipv6` or `peer.hostname`, by what it is. */
 export function peerHostTag(host: string): string {
-  if (isIPv4(host)) return PEER_IPV4;
-  if (isIPv6(host)) return PEER_IPV6;
-  return PEER_HOSTNAME;
+  // a client talks to the same few hosts call after call: the last answer is kept
+  if (host !== lastHost) {
+    lastHostTag = isIPv4(host) ? PEER_IPV4 : isIPv6(host) ? PEER_IPV6 : PEER_HOSTNAME;
+    lastHost = host;
+  }
+  return lastHostTag;
 }
+
+let lastHost: string | undefined;
+let lastHostTag = PEER_HOSTNAME;

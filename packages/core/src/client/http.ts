@@ -106,13 +106,7 @@ export function beforeHttpRequest(
     for (const name of Object.keys(carrier)) {
       // a tracer may leave a getter that throws (issue 11): that header is skipped, the request goes on
       const value = safeExecute('reading an injected header', () => carrier[name], undefined);
-      if (
-        typeof value === 'string' &&
-        isSafeHeaderName(name) &&
-        isSafeHeaderValue(value) &&
-        hasKnownFormat(name, value) &&
-        name.length + value.length + 4 <= budget
-      ) {
+      if (typeof value === 'string' && name.length + value.length + 4 <= budget && isSafeHeader(name, value)) {
         budget -= name.length + value.length + 4;
         safeExecute('setting a trace header', () => request.setHeader(name, value));
       }
@@ -156,10 +150,32 @@ const KNOWN_FORMATS: ReadonlyMap<string, RegExp> = new Map([
   ['uber-trace-id', /^[0-9a-f]{1,32}:[0-9a-f]{1,16}:[0-9a-f]{1,16}:[0-9a-f]{1,2}$/i],
 ]);
 
-/** False for a well-known propagation header whose value is malformed; true for every other header. */
-function hasKnownFormat(name: string, value: string): boolean {
-  const format = KNOWN_FORMATS.get(name.toLowerCase());
-  return format === undefined || format.test(value);
+/**
+ * What a carrier's header name allows, decided once per name (a tracer writes
+ * the same few names on every request): `false` (never sent), `null` (sent
+ * when its value is safe) or the format its value must have (a known format
+ * admits only safe characters).
+ */
+const headerRules = new Map<string, RegExp | null | false>();
+/** Names remembered before the map starts over: a tracer that invents names per request gains nothing. */
+const HEADER_RULES_LIMIT = 64;
+
+function ruleFor(name: string): RegExp | null | false {
+  let rule = headerRules.get(name);
+  if (rule === undefined) {
+    const lower = name.toLowerCase();
+    rule = HEADER_NAME.test(name) && !RESERVED_HEADERS.has(lower) ? (KNOWN_FORMATS.get(lower) ?? null) : false;
+    if (headerRules.size >= HEADER_RULES_LIMIT) headerRules.clear();
+    headerRules.set(name, rule);
+  }
+  return rule;
+}
+
+/** A carrier header that may go out as it is: a safe name, and a safe value of the right format. */
+function isSafeHeader(name: string, value: string): boolean {
+  const rule = ruleFor(name);
+  if (rule === false) return false;
+  return rule === null ? isSafeHeaderValue(value) : value.length <= 8192 && rule.test(value);
 }
 
 /**
@@ -186,6 +202,3 @@ const RESERVED_HEADERS: ReadonlySet<string> = new Set([
   'cookie',
 ]);
 
-function isSafeHeaderName(name: string): boolean {
-  return HEADER_NAME.test(name) && !RESERVED_HEADERS.has(name.toLowerCase());
-}
