@@ -20,12 +20,16 @@ import { wrapMethod } from './wrap';
  * the hook watches: `require('redis')` loads it by that name, which the loader
  * sees, and npm hoists it beside `redis` in an application.
  *
- * - `@redis/client` >= 5.12 publishes `TracingChannel`s (`node-redis:command`,
- *   `node-redis:batch`; redis/node-redis#3195): the hook subscribes to them
- *   and patches nothing in those copies. Channel names are process-wide, so
- *   one subscription serves every publishing copy, found or not.
- * - Older copies (redis 4, redis 5 before 5.12) publish nothing and are
- *   patched: never both for one copy, or every command would make two spans.
+ * - Every copy the loader finds is patched: redis 4 through its command
+ *   methods, redis 5 and 6 through `sendCommand` and the batch executors.
+ * - `@redis/client` >= 5.12 also publishes `TracingChannel`s
+ *   (`node-redis:command`, `node-redis:batch`; redis/node-redis#3195). The
+ *   hook subscribes to them only for a publishing copy it cannot patch (a
+ *   future release whose internals moved): node-redis builds its channel
+ *   payload for every command as soon as anyone subscribes, with or without
+ *   a span, and that costs about 0.8 µs more per command than the wrapper
+ *   (docs/performance.md, issue 16). Never both for one process, or every
+ *   command of a patched copy would make two spans.
  *
  * Spans are made only under a current span (`startClientSpan`).
  */
@@ -319,12 +323,12 @@ function patchCopy(clientModule: unknown): RedisClientMode {
 
 /**
  * Instruments one loaded copy of `@redis/client` (its main module's exports),
- * as the hook does for every copy it finds by name: subscribes to the
- * channels, and patches the copy when it publishes none. For copies that the
- * loader cannot find by name (an npm alias such as `redis4`, a copy nested
- * under another package and loaded before installation). `uninstallPatches()`
- * undoes it. `useChannels: false` patches even a publishing copy and does not
- * subscribe (tests of the patched path on a current copy). Internal: not
+ * as the hook does for every copy it finds by name: patches it, or, for a
+ * copy that publishes channels but cannot be patched, subscribes to them. For
+ * copies that the loader cannot find by name (an npm alias such as `redis4`,
+ * a copy nested under another package and loaded before installation).
+ * `uninstallPatches()` undoes it. `useChannels: true` subscribes instead of
+ * patching a publishing copy (tests of the channel path). Internal: not
  * exported from the package index.
  *
  * @example
@@ -334,15 +338,22 @@ function patchCopy(clientModule: unknown): RedisClientMode {
  * instrumentRedisClient(redis4('@redis/client')); // 'patched'
  * ```
  */
-export function instrumentRedisClient(clientModule: unknown, { useChannels = true } = {}): RedisClientMode {
+export function instrumentRedisClient(clientModule: unknown, { useChannels = false } = {}): RedisClientMode {
   active = true;
   try {
     patchPool(clientModule);
-    if (useChannels) {
+    const publishes = publishesChannels(clientModule);
+    if (useChannels && publishes) {
       subscribeChannels();
-      if (publishesChannels(clientModule)) return 'channels';
+      return 'channels';
     }
-    return patchCopy(clientModule);
+    const mode = patchCopy(clientModule);
+    if (mode === 'unsupported' && publishes) {
+      // internals this hook does not know: the library's own channels still say what it does
+      subscribeChannels();
+      return 'channels';
+    }
+    return mode;
   } catch (error) {
     debug('patching @redis/client failed', error);
     return 'unsupported';
@@ -355,9 +366,7 @@ export const hook: ClientHook = {
   // @redis/client 1.x is redis 4; 5.x and 6.x are redis 5 and 6
   versions: ['1.0.0', '7.0.0'],
   install() {
-    // redis ≥ 5.12 publishes channels: subscribing is enough, whatever copy the app loads
     active = true;
-    subscribeChannels();
   },
   patch(exports) {
     instrumentRedisClient(exports);
