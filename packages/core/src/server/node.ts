@@ -118,15 +118,16 @@ function completed(res: TracedResponse): boolean {
  * span go; the idle timeout itself is unchanged.
  */
 /**
- * `socket.setTimeout(timeout)`, run in the context of this module's loading
- * (bound once, with no span of ours active): switching to it costs a pointer
- * swap, where `runWithSpan(null, …)` built a new context per request.
+ * The context of this module's loading, with no span of ours in it: the idle
+ * timer is re-armed there. Entering it costs a pointer swap, where
+ * `runWithSpan(null, …)` built a new context per request (and
+ * `AsyncResource.bind`'s wrapper copies its arguments on every call).
  */
-const rearmOutsideRequests = runWithSpan(null, () =>
-  AsyncResource.bind(function rearm(socket: Socket, timeout: number): void {
-    socket.setTimeout(timeout);
-  }),
-);
+const outsideRequests = runWithSpan(null, () => new AsyncResource('otinst.idleSocket'));
+
+function rearm(this: null, socket: Socket, timeout: number): void {
+  socket.setTimeout(timeout);
+}
 
 function releaseIdleSocket(res: ServerResponse): void {
   // ServerResponse.req (Node >= 15.7): `res.socket` is already detached by now
@@ -135,7 +136,7 @@ function releaseIdleSocket(res: ServerResponse): void {
   const timeout = (socket as Socket & { timeout?: number }).timeout;
   if (typeof timeout !== 'number' || timeout <= 0 || typeof socket.setTimeout !== 'function') return;
   try {
-    rearmOutsideRequests(socket, timeout);
+    outsideRequests.runInAsyncScope(rearm, null, socket, timeout);
   } catch (error) {
     debug('re-arming the idle socket timer failed', error);
   }
