@@ -1,9 +1,10 @@
 /**
- * A value otinst keeps for a span (finished or not, a query's parameter
- * values): a symbol property on the span, a property write of ~20 ns. A span
- * that takes no new property (frozen, a proxy whose traps refuse or throw)
- * has its value kept in a WeakMap instead; that path costs ~170 ns and work
- * for the garbage collector, so it is never taken for ordinary spans.
+ * A value otinst keeps for an object it does not own (a span: finished or
+ * not, its query's parameter values; undici's request: its span): a symbol
+ * property on the object, a property write of ~20 ns. An object that takes no
+ * new property (frozen, a proxy whose traps refuse or throw) has its value
+ * kept in a WeakMap instead; that path costs ~170 ns and work for the garbage
+ * collector, so it is never taken for ordinary objects.
  */
 export class SpanSlot<T> {
   readonly #key: symbol;
@@ -24,6 +25,15 @@ export class SpanSlot<T> {
     }
     this.#fallbackUsed = true;
     this.#fallback.set(span, value);
+  }
+
+  delete(span: object): void {
+    try {
+      (span as Record<symbol, unknown>)[this.#key] = undefined;
+    } catch {
+      // as in set
+    }
+    if (this.#fallbackUsed) this.#fallback.delete(span);
   }
 
   get(span: object): T | undefined {

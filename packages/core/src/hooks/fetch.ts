@@ -4,6 +4,7 @@ import { beforeHttpRequest, splitHostAndPort, type HttpClientRequest } from '../
 import { wouldTrace } from '../client/span';
 import { debug } from '../safe';
 import * as tags from '../tags';
+import { SpanSlot } from '../span-slot';
 import { recordErrorOnSpan, safeFinish, safeLog, safeSetTag } from '../tracer';
 import type { ClientHook } from './hook';
 
@@ -30,8 +31,8 @@ interface UndiciRequest {
   addHeader(name: string, value: string): unknown;
 }
 
-/** The span of each request in flight, keyed by undici's request object. */
-const spans = new WeakMap<object, Span>();
+/** The span of each request in flight, on undici's request object. */
+const spans = new SpanSlot<Span>('otinst.fetchSpan');
 
 class FetchRequest implements HttpClientRequest {
   readonly method: string;
