@@ -10,6 +10,7 @@ import {
   abortBeforeResponse,
   deferred,
   expectErrorLog,
+  expectHttpErrorLog,
   getUntilClosed,
   postWithLateBody,
   serverSpan,
@@ -20,6 +21,7 @@ const thrown = new Error('boom');
 const rejected = new Error('rejected later');
 const typo = new TypeError("Cannot read properties of undefined (reading 'name')");
 const cause = new RangeError('the real cause');
+const extFailure = new Error('an extension failed');
 
 /** Marks the current span, so the finished server span shows which steps saw it as current. */
 function mark(step: string): void {
@@ -70,6 +72,8 @@ const api = {
           throw Boom.badImplementation('wrapped', cause);
         },
       },
+      { method: 'GET', path: '/extension-fails', handler: () => 'never' },
+      { method: 'GET', path: '/extension-fails-behind-a-page', handler: () => 'never' },
       {
         method: 'GET',
         path: '/boom-500',
@@ -108,8 +112,11 @@ async function addApp(server: Server): Promise<void> {
     mark('onRequest');
     return h.continue;
   });
-  server.ext('onPreAuth', (_request, h) => {
+  server.ext('onPreAuth', (request, h) => {
     mark('onPreAuth');
+    if (request.path === '/api/extension-fails' || request.path === '/api/extension-fails-behind-a-page') {
+      throw extFailure;
+    }
     return h.continue;
   });
   server.ext('onPostAuth', async (_request, h) => {
@@ -129,7 +136,9 @@ async function addApp(server: Server): Promise<void> {
   server.ext('onPreResponse', (request, h) => {
     mark('onPreResponse');
     // an error page: the Boom is gone after this, the tracing plugin has seen it already
-    if (request.path === '/api/bad-implementation') return h.response('custom error page').code(500);
+    if (request.path === '/api/bad-implementation' || request.path === '/api/extension-fails-behind-a-page') {
+      return h.response('custom error page').code(500);
+    }
     return h.continue;
   });
   server.route({ method: 'GET', path: '/', handler: () => 'root' });
@@ -240,6 +249,17 @@ for (const t of allTracers()) {
       expect(span.tags['error']).toBe(true);
       expect(span.logs).toHaveLength(1);
       expect(JSON.stringify(span.logs[0])).toContain('plain boom');
+    });
+
+    it('records the error an extension throws; behind an error page, by its status only (issue 16)', async () => {
+      await build();
+      expect((await server.inject('/api/extension-fails')).statusCode).toBe(500);
+      expectErrorLog(t, serverSpan(t), extFailure);
+      // hapi logs a handler's Boom, and the 500 a request ends with, where the plugin listens; an extension's
+      // error that an onPreResponse error page then replaces is not logged: the span keeps error=true
+      t.reset();
+      expect((await server.inject('/api/extension-fails-behind-a-page')).statusCode).toBe(500);
+      expectHttpErrorLog(serverSpan(t), 500);
     });
 
     it('keeps the server span current in every extension, the handler and awaited code', async () => {
