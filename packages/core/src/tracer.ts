@@ -2,7 +2,7 @@ import { globalTracer } from 'opentracing';
 import type { Span, SpanContext, SpanOptions, Tracer } from 'opentracing';
 import { getConfig } from './config';
 import { debug, observeRejection, safeExecute } from './safe';
-import { SpanSlot } from './span-slot';
+import { ObjectSlot } from './object-slot';
 
 /**
  * Tracer resolution and the safe calls into it. A tracer that throws from any
@@ -124,7 +124,7 @@ export function safeSetOperationName(span: Span, name: string): void {
 }
 
 /** Spans finished through `safeFinish`. */
-const finished = new SpanSlot<true>('otinst.finished');
+const finished = new ObjectSlot<true>('otinst.finished');
 
 /** True when otinst finished `span` already. */
 export function wasFinished(span: Span): boolean {

@@ -201,4 +201,3 @@ const RESERVED_HEADERS: ReadonlySet<string> = new Set([
   'authorization',
   'cookie',
 ]);
-

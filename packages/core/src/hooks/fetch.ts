@@ -4,7 +4,7 @@ import { beforeHttpRequest, splitHostAndPort, type HttpClientRequest } from '../
 import { wouldTrace } from '../client/span';
 import { debug } from '../safe';
 import * as tags from '../tags';
-import { SpanSlot } from '../span-slot';
+import { ObjectSlot } from '../object-slot';
 import { recordErrorOnSpan, safeFinish, safeLog, safeSetTag } from '../tracer';
 import type { ClientHook } from './hook';
 
@@ -32,7 +32,7 @@ interface UndiciRequest {
 }
 
 /** The span of each request in flight, on undici's request object. */
-const spans = new SpanSlot<Span>('otinst.fetchSpan');
+const spans = new ObjectSlot<Span>('otinst.fetchSpan');
 
 class FetchRequest implements HttpClientRequest {
   readonly method: string;

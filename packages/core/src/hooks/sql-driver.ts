@@ -73,15 +73,15 @@ const CACHE_SIZE = 512;
  * and fills the cache until it starts over. Texts whose values are formatted
  * in by the driver (mysql2's channel) are never kept.
  */
-const described = new Map<SqlDialect, Map<string, Described>>();
+const describedTexts = new Map<SqlDialect, Map<string, Described>>();
 
-function describe(text: string, dialect: SqlDialect, valuesInside: boolean): Described {
+function describeText(text: string, dialect: SqlDialect, valuesInside: boolean): Described {
   // with captureSqlLiterals the tag is the text itself, truncated: nothing worth remembering
   const cacheable = !valuesInside && text.length <= CACHED_TEXT_LIMIT && !getConfig().captureSqlLiterals;
   let cache: Map<string, Described> | undefined;
   if (cacheable) {
-    cache = described.get(dialect);
-    if (cache === undefined) described.set(dialect, (cache = new Map()));
+    cache = describedTexts.get(dialect);
+    if (cache === undefined) describedTexts.set(dialect, (cache = new Map()));
     const known = cache.get(text);
     if (known !== undefined) return known;
   }
@@ -116,7 +116,7 @@ export function startSqlSpan(statement: SqlStatement): Span | null {
     };
     const { database, user } = statement;
     if (typeof database === 'string' && database !== '') spanTags[tags.DB_INSTANCE] = database;
-    const described = text === undefined ? undefined : describe(text, dialect, statement.valuesInside === true);
+    const described = text === undefined ? undefined : describeText(text, dialect, statement.valuesInside === true);
     if (described !== undefined) spanTags[tags.DB_STATEMENT] = described.tag;
     if (typeof user === 'string' && user !== '') spanTags[tags.DB_USER] = user;
     tagPeer(spanTags, statement.host, statement.port);

@@ -1,7 +1,7 @@
 import type { Span } from 'opentracing';
 import { getConfig } from '../config';
 import { safeExecute } from '../safe';
-import { SpanSlot } from '../span-slot';
+import { ObjectSlot } from '../object-slot';
 import { recordErrorOnSpan } from '../tracer';
 import { truncate } from './sql-statement';
 
@@ -45,7 +45,7 @@ export const DB_PARAMS = 'db.params';
  * MySQL's `Incorrect integer value: '…'`), and an error log must not carry
  * what `db.statement` leaves out.
  */
-const queryValues = new SpanSlot<readonly unknown[]>('otinst.queryValues');
+const queryValues = new ObjectSlot<readonly unknown[]>('otinst.queryValues');
 
 /** Remembers `values` of the query traced by `span`, unless parameters are recorded anyway. */
 export function rememberValues(span: Span | null, values: unknown): void {

@@ -6,7 +6,7 @@
  * kept in a WeakMap instead; that path costs ~170 ns and work for the garbage
  * collector, so it is never taken for ordinary objects.
  */
-export class SpanSlot<T> {
+export class ObjectSlot<T> {
   readonly #key: symbol;
   readonly #fallback = new WeakMap<object, T>();
   #fallbackUsed = false;
@@ -15,8 +15,8 @@ export class SpanSlot<T> {
     this.#key = Symbol(name);
   }
 
-  set(span: object, value: T): void {
-    const target = span as Record<symbol, unknown>;
+  set(object: object, value: T): void {
+    const target = object as Record<symbol, unknown>;
     try {
       target[this.#key] = value;
       if (target[this.#key] === value) return;
@@ -24,25 +24,25 @@ export class SpanSlot<T> {
       // frozen (strict mode throws), or a proxy's trap threw
     }
     this.#fallbackUsed = true;
-    this.#fallback.set(span, value);
+    this.#fallback.set(object, value);
   }
 
-  delete(span: object): void {
+  delete(object: object): void {
     try {
-      (span as Record<symbol, unknown>)[this.#key] = undefined;
+      (object as Record<symbol, unknown>)[this.#key] = undefined;
     } catch {
       // as in set
     }
-    if (this.#fallbackUsed) this.#fallback.delete(span);
+    if (this.#fallbackUsed) this.#fallback.delete(object);
   }
 
-  get(span: object): T | undefined {
+  get(object: object): T | undefined {
     try {
-      const value = (span as Record<symbol, unknown>)[this.#key];
+      const value = (object as Record<symbol, unknown>)[this.#key];
       if (value !== undefined) return value as T;
     } catch {
       // a proxy whose get trap throws: the value, if any, is in the fallback
     }
-    return this.#fallbackUsed ? this.#fallback.get(span) : undefined;
+    return this.#fallbackUsed ? this.#fallback.get(object) : undefined;
   }
 }
