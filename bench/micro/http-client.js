@@ -46,7 +46,8 @@ function timeBatch(fn, batches) {
 }
 
 function main() {
-  const core = require('@otinst/core');
+  // startClientSpan and stripCredentials are adapter internals (@otinst/core/adapter)
+  const core = { ...require('@otinst/core'), ...require('@otinst/core/adapter') };
   const opentracing = require('opentracing');
   const { tracer } = jaegerTracer('otinst-bench-http');
   opentracing.initGlobalTracer(tracer);
