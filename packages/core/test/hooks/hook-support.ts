@@ -76,3 +76,34 @@ export const MYSQL_TAGS = {
   'peer.ipv4': '127.0.0.1',
   'peer.port': 3306,
 };
+
+/** What the redis hook tests call on a node-redis 4, 5 or 6 client. */
+export interface RedisLike {
+  connect(): Promise<unknown>;
+  quit(): Promise<unknown>;
+  get(key: string): Promise<unknown>;
+  set(key: string, value: string): Promise<unknown>;
+  del(keys: string[]): Promise<unknown>;
+  hGetAll(key: string): Promise<unknown>;
+  select(db: number): Promise<unknown>;
+  sendCommand(args: string[]): Promise<unknown>;
+  multi(): {
+    set(key: string, value: string): ReturnType<RedisLike['multi']>;
+    get(key: string): ReturnType<RedisLike['multi']>;
+    exec(): Promise<unknown[]>;
+    execAsPipeline(): Promise<unknown[]>;
+  };
+}
+
+/** The exact tags of a node-redis command span against the local server, database 0. */
+export function redisCommandTags(statement: string): Record<string, unknown> {
+  return {
+    'span.kind': 'client',
+    component: 'redis',
+    'db.type': 'redis',
+    'db.instance': '0',
+    'db.statement': statement,
+    'peer.ipv4': '127.0.0.1',
+    'peer.port': 6379,
+  };
+}
