@@ -1,4 +1,5 @@
 import { isIPv4, isIPv6 } from 'node:net';
+import { rememberLast } from './memo';
 
 /** Tag and log-field names, in one place (OpenTracing semantic conventions). */
 export const SPAN_KIND = 'span.kind';
@@ -29,14 +30,7 @@ export const REQUEST_HEADER_PREFIX = 'http.request.header.';
 export const RESPONSE_HEADER_PREFIX = 'http.response.header.';
 
 /** The tag for a peer's `host`: `peer.ipv4`, `peer.ipv6` or `peer.hostname`, by what it is. */
-export function peerHostTag(host: string): string {
-  // a client talks to the same few hosts call after call: the last answer is kept
-  if (host !== lastHost) {
-    lastHostTag = isIPv4(host) ? PEER_IPV4 : isIPv6(host) ? PEER_IPV6 : PEER_HOSTNAME;
-    lastHost = host;
-  }
-  return lastHostTag;
-}
-
-let lastHost: string | undefined;
-let lastHostTag = PEER_HOSTNAME;
+// a client talks to the same few hosts call after call: the last answer is kept
+export const peerHostTag: (host: string) => string = rememberLast((host) =>
+  isIPv4(host) ? PEER_IPV4 : isIPv6(host) ? PEER_IPV6 : PEER_HOSTNAME,
+);

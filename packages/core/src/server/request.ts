@@ -3,6 +3,7 @@ import { isIPv4, isIPv6 } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { getConfig } from '../config';
 import type { RequestWrapper } from '../types';
+import { rememberLast } from '../memo';
 import { isAbsoluteUrl, stripCredentials } from '../url';
 
 /** The first configured header present, case-insensitive (`headers` has lower-case names). */
@@ -28,27 +29,16 @@ const NUMERIC_LABEL = /(?:^|\.)(?:\d+|0x[0-9a-f]*)\.?$/i;
  * True for a Host header that can stand in a URL as it is, for RFC 3986 and
  * for WHATWG URL parsers alike: a name ending in a number must be a dotted
  * IPv4 address (`http://0/` would be read as 0.0.0.0, `http://a.0/` not at all).
+ * A server sees the same Host header request after request: the last verdict is kept.
  */
-function isHostAndPort(host: string): boolean {
-  // a server sees the same Host header request after request: the last verdict is kept
-  if (host === lastHost) return lastHostValid;
-  const valid = checkHostAndPort(host);
-  lastHost = host;
-  lastHostValid = valid;
-  return valid;
-}
-
-let lastHost: string | undefined;
-let lastHostValid = false;
-
-function checkHostAndPort(host: string): boolean {
+const isHostAndPort = rememberLast(function checkHostAndPort(host: string): boolean {
   if (host.length > 261) return false;
   const match = HOST_AND_PORT.exec(host);
   if (match === null) return false;
   const [, name, ipv6] = match;
   if (ipv6 !== undefined) return isIPv6(ipv6);
   return !NUMERIC_LABEL.test(name!) || isIPv4(name!);
-}
+});
 
 function pathOf(url: string): string {
   let start = 0;

@@ -18,6 +18,7 @@ import {
 } from '../tracer';
 import type { RequestWrapper } from '../types';
 import { getConfig } from '../config';
+import { rememberLast } from '../memo';
 import { sanitiseUrl } from '../url';
 import { firstHeader } from './request';
 
@@ -42,17 +43,8 @@ function callerNameOf(request: RequestWrapper): string | undefined {
   return names.length === 0 ? undefined : firstHeader(request.headers, names);
 }
 
-let lastPeer: string | undefined;
-let lastPeerIPv4 = false;
-
 /** `isIPv4`, remembering the last answer: keep-alive connections bring the same client address again and again. */
-function isPeerIPv4(ip: string): boolean {
-  if (ip !== lastPeer) {
-    lastPeerIPv4 = isIPv4(ip);
-    lastPeer = ip;
-  }
-  return lastPeerIPv4;
-}
+const isPeerIPv4 = rememberLast(isIPv4);
 
 function startTags(request: RequestWrapper, component: string | undefined): Record<string, unknown> {
   const startTags: Record<string, unknown> = {
