@@ -105,8 +105,13 @@ describe.skipIf(!pgUp)('knex: a fire-and-forget failing query still reaches unha
     let children: { operationName: string; tags: Record<string, unknown> }[] = [];
     const seen = await unhandledRejectionsDuring(async () => {
       ({ children } = await underParent(t, async () => {
-        void db.raw('SELECT * FROM otinst_no_such_table_unhandled').then(() => {});
+        const failing = db.raw('SELECT * FROM otinst_no_such_table_unhandled');
+        // the caller's derived promise is the one nobody handles
+        void failing.then(() => {});
         await db.raw('SELECT 1');
+        // knex's pool may run SELECT 1 on another connection and answer it first: wait for the
+        // failing query's own settlement (its span finishes before this continues)
+        await Promise.allSettled([failing]);
       }));
     });
     expect(seen).toHaveLength(1);
