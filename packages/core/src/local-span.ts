@@ -26,7 +26,7 @@ function makeSpan(operationName: string, options: ChildSpanOptions, requireParen
   const parent = given !== null && wasFinished(given) ? null : given;
   if (parent === null && requireParent) return null;
   const tracer = options.tracer ?? (parent !== null ? tracerOf(parent) : defaultTracer());
-  const span = safeStartSpan(tracer, operationName, childOptions(parent));
+  const span = safeStartSpan(tracer, operationName, childOptions(parent, tracer));
   if (span !== null && options.tags !== undefined) safeSetTags(span, options.tags);
   return span;
 }

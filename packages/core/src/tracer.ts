@@ -1,4 +1,4 @@
-import { globalTracer } from 'opentracing';
+import { childOf, globalTracer, Tracer as BaseTracer } from 'opentracing';
 import type { Span, SpanContext, SpanOptions, Tracer } from 'opentracing';
 import { getConfig } from './config';
 import { debug, observeRejection, safeExecute } from './safe';
@@ -35,13 +35,43 @@ function isSpan(value: unknown): value is Span {
   );
 }
 
+/** The span methods of opentracing's own `Tracer` (the no-op tracer, and the base class of many tracers). */
+interface TracerInternals {
+  _startSpan?: unknown;
+  _extract?: unknown;
+}
+const BASE = BaseTracer.prototype as unknown as Tracer & TracerInternals;
+
 /**
- * Start options for a child of `parent` (none for `null`). `childOf`, not a
- * prebuilt reference: tracers that do not extend opentracing's classes
- * (jaeger-client) only understand a reference built by themselves.
+ * Start options for a child of `parent` (none for `null`) on `tracer`.
+ * `childOf`, not a prebuilt reference: tracers that do not extend
+ * opentracing's classes (jaeger-client) only understand a reference built by
+ * themselves. A tracer that keeps opentracing's own `startSpan` (the no-op
+ * tracer, MockTracer, Lightstep's, tracers built on the base class) gets the
+ * reference that `startSpan` would build from `childOf`: the base class turns
+ * `childOf` into `references` and then `delete`s it from the options, which
+ * sends the object to V8's slow dictionary mode on every span.
  */
-export function childOptions(parent: Span | SpanContext | null): SpanOptions {
-  return parent === null ? {} : { childOf: parent };
+export function childOptions(parent: Span | SpanContext | null, tracer: Tracer): SpanOptions {
+  if (parent === null) return {};
+  return tracer.startSpan === BASE.startSpan ? { references: [childOf(parent)] } : { childOf: parent };
+}
+
+/**
+ * opentracing's own no-op tracer, none of its span methods replaced (`new
+ * Tracer()`, what `globalTracer()` hands on before `initGlobalTracer`): its
+ * `extract` finds nothing worth reading and its `startSpan` returns the one
+ * no-op span, so neither needs calling. A subclass that overrides one of
+ * them (a counting test tracer, MockTracer) is called as usual.
+ */
+export function isNoopTracer(tracer: Tracer): boolean {
+  const internals = tracer as Tracer & TracerInternals;
+  return (
+    tracer.startSpan === BASE.startSpan &&
+    internals._startSpan === BASE._startSpan &&
+    tracer.extract === BASE.extract &&
+    internals._extract === BASE._extract
+  );
 }
 
 /** `tracer.startSpan`, or `null` when the tracer throws or returns something that is not a span. */

@@ -3,7 +3,7 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { connect } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { MockTracer, Span as NoopSpan } from 'opentracing';
+import { MockTracer, Span as NoopSpan, Tracer as NoopTracer } from 'opentracing';
 import type { Span, SpanOptions, Tracer } from 'opentracing';
 import { beforeRequest, configure, NodeRequestWrapper, resetConfig, setDebugLogger } from '@otinst/core';
 import { RecordingTracer } from '@otinst/recorder';
@@ -331,6 +331,47 @@ describe('beforeRequest without a tracer', () => {
     const [span] = late.spans();
     expect(span!.traceId).toBe(TRACE_ID);
     expect(span!.tags['http.url']).toBe(`http://127.0.0.1:${port}/late`);
+  });
+});
+
+describe("opentracing's own Tracer class: the no-op tracer and tracers built on it", () => {
+  /** A no-op tracer that counts and keeps what its span methods are given (a subclass: asked as usual). */
+  class CountingNoopTracer extends NoopTracer {
+    readonly extracted: unknown[] = [];
+    readonly started: SpanOptions[] = [];
+    protected override _extract(format: string, carrier: unknown) {
+      this.extracted.push(carrier);
+      return super._extract(format, carrier);
+    }
+    protected override _startSpan(name: string, fields: SpanOptions) {
+      this.started.push(fields);
+      return super._startSpan(name, fields);
+    }
+  }
+
+  it('the plain no-op tracer gives the one no-op span, and the request is answered', async () => {
+    tracer = new NoopTracer();
+    const first = await get('/plain', `traceparent: ${VALID}`);
+    const firstSpan = lastSpan;
+    await get('/plain');
+    expect(first.status).toBe(200);
+    expect(firstSpan).toBe(new NoopTracer().startSpan('any'));
+    expect(lastSpan).toBe(firstSpan);
+  });
+
+  it('a subclass is asked: extract gets the headers, startSpan a childOf reference to what extract found', async () => {
+    const counting = new CountingNoopTracer();
+    tracer = counting;
+    await get('/counted', `traceparent: ${VALID}`);
+    expect(counting.extracted).toHaveLength(1);
+    expect((counting.extracted[0] as Record<string, string>).traceparent).toBe(VALID);
+    expect(counting.started).toHaveLength(1);
+    const [reference] = counting.started[0]!.references!;
+    expect(counting.started[0]!.references).toHaveLength(1);
+    expect(reference!.type()).toBe('child_of');
+    expect(reference!.referencedContext()).toBe(new NoopTracer().extract('http_headers', {}));
+    // the base class converts childOf and deletes it; otinst hands the reference over directly
+    expect(counting.started[0]).not.toHaveProperty('childOf');
   });
 });
 

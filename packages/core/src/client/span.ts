@@ -29,7 +29,7 @@ export function startClientSpan(
   const parent = currentParent();
   if (parent === null && requireParent) return null;
   const tracer = parent === null ? defaultTracer() : tracerOf(parent);
-  const span = safeStartSpan(tracer, operationName, childOptions(parent));
+  const span = safeStartSpan(tracer, operationName, childOptions(parent, tracer));
   if (span !== null) safeSetTags(span, tags);
   return span;
 }

@@ -95,7 +95,7 @@ function startConsumerSpan(channel: unknown, queue: string, message: AmqpMessage
   const tracer = defaultTracer();
   const headers = message.properties?.headers;
   const parent = headers === undefined || headers === null ? null : safeExtract(tracer, FORMAT_TEXT_MAP, headers);
-  const span = safeStartSpan(tracer, `amqp:consume ${queue}`, childOptions(parent));
+  const span = safeStartSpan(tracer, `amqp:consume ${queue}`, childOptions(parent, tracer));
   if (span !== null) safeSetTags(span, messagingTags(channel, tags.KIND_CONSUMER, queue));
   return span;
 }

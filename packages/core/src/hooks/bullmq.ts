@@ -196,7 +196,8 @@ function carriedContext(job: JobLike): SpanContext | null {
 function consumerSpan(worker: QueueLike, job: JobLike): Span | null {
   if (typeof job !== 'object' || job === null) return null;
   const parent = carriedContext(job);
-  const span = safeStartSpan(defaultTracer(), `bullmq:process ${worker.name}`, childOptions(parent));
+  const tracer = defaultTracer();
+  const span = safeStartSpan(tracer, `bullmq:process ${worker.name}`, childOptions(parent, tracer));
   if (span === null) return null;
   safeSetTags(span, {
     [tags.SPAN_KIND]: tags.KIND_CONSUMER,

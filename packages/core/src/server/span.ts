@@ -7,6 +7,7 @@ import * as tags from '../tags';
 import {
   childOptions,
   errorFields,
+  isNoopTracer,
   resolveTracer,
   safeExtract,
   safeFinish,
@@ -83,8 +84,11 @@ function startSpan(
   operationName: string,
   component: string | undefined,
 ): Span | null {
-  const parent = safeExtract(tracer, FORMAT_HTTP_HEADERS, request.headers);
-  const span = safeStartSpan(tracer, operationName, childOptions(parent));
+  let span: Span | null = NOOP_SPAN;
+  if (!isNoopTracer(tracer)) {
+    const parent = safeExtract(tracer, FORMAT_HTTP_HEADERS, request.headers);
+    span = safeStartSpan(tracer, operationName, childOptions(parent, tracer));
+  }
   if (span === NOOP_SPAN && tracer === globalTracer()) warnIfNoTracer();
   if (span === null || span === NOOP_SPAN) return span;
   let spanTags: Record<string, unknown>;
