@@ -22,7 +22,11 @@ class Unavailable extends Error {}
 /** Extra otinst options for a diagnostic run (`--otinst-options '{"clientHooks":false}'`): none by default. */
 const extraOptions = JSON.parse(process.env.OTINST_BENCH_OTINST_OPTIONS || '{}');
 
+/** Set for the no-op variant: counts the requests whose handler runs with a current span (tracers.js). */
+let countActiveSpan;
+
 function user(id) {
+  if (countActiveSpan !== undefined) countActiveSpan();
   return { id, name: `user ${id}`, active: true };
 }
 
@@ -139,7 +143,7 @@ async function main() {
   let stats = () => ({ spans: null, lastName: null });
   let tracer;
   if (variant.instrument === 'otel') stats = setUpOtel();
-  if (variant.tracer !== undefined) ({ tracer, stats } = makeTracer(variant.tracer));
+  if (variant.tracer !== undefined) ({ tracer, stats, countActiveSpan } = makeTracer(variant.tracer));
   const port = await STARTERS[framework](variant.instrument, tracer);
   process.on('message', async (message) => {
     if (message && message.type === 'stats') process.send({ type: 'stats', ...(await stats()) });
