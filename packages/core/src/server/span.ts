@@ -154,6 +154,8 @@ export class ServerSpan {
   #errorTime = 0;
   #finished = false;
   readonly #startName: string;
+  /** The route the span was started with (its name already says it), if any. */
+  readonly #startRoute: string | undefined;
 
   /**
    * Nothing to record or call at the end (the no-op tracer's span, and no
@@ -161,7 +163,14 @@ export class ServerSpan {
    */
   readonly trivial: boolean;
 
-  constructor(span: Span, options: ResolvedOptions, request: unknown, wrapper: RequestWrapper, startName?: string) {
+  constructor(
+    span: Span,
+    options: ResolvedOptions,
+    request: unknown,
+    wrapper: RequestWrapper,
+    startName?: string,
+    startRoute?: string,
+  ) {
     this.span = span;
     this.trivial = span === NOOP_SPAN && options.onFinish === undefined;
     this.#options = options;
@@ -169,6 +178,7 @@ export class ServerSpan {
     this.#method = wrapper.method;
     this.#path = wrapper.path;
     this.#startName = startName ?? this.#method;
+    this.#startRoute = startRoute;
   }
 
   get finished(): boolean {
@@ -217,7 +227,9 @@ export class ServerSpan {
     const span = this.span;
     const options = this.#options;
     const route = this.#route;
-    let name = route === undefined ? this.#method : `${this.#method} ${route}`;
+    // started with its final name (the route known at start, no hook): nothing to build or compare
+    let name =
+      route === this.#startRoute ? this.#startName : route === undefined ? this.#method : `${this.#method} ${route}`;
     if (options.operationName !== undefined) {
       const hook = options.operationName;
       const info = { method: this.#method, route, path: this.#path, request: this.#request };
@@ -298,11 +310,11 @@ export function startServerSpan(
     // when the framework already knows the route (fastify), the span starts with its final name:
     // no rename at finish, which some tracers pay for (jaeger-client re-runs its sampler)
     const method = wrapper.method;
-    const startName =
-      route !== undefined && route !== '' && options.operationName === undefined ? `${method} ${route}` : method;
+    const named = route !== undefined && route !== '' && options.operationName === undefined;
+    const startName = named ? `${method} ${route}` : method;
     span = startSpan(resolveTracer(options.tracer), wrapper, startName, options.component);
     if (span === null) return null;
-    handle = new ServerSpan(span, options, request, wrapper, startName);
+    handle = new ServerSpan(span, options, request, wrapper, startName, named ? route : undefined);
     if (route !== undefined) handle.setRoute(route);
     if (options.captureRequestHeaders.length > 0 && span !== NOOP_SPAN) handle.captureRequestHeaders(wrapper.headers);
   } catch (error) {
